@@ -50,7 +50,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 15s).
 		pkg=./$$(dirname $${f#./}); \
 		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
 			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+			$(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s $$pkg; \
 		done; \
 	done
 

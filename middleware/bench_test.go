@@ -1,0 +1,120 @@
+package middleware
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tokenguard/tokenguard/verifier"
+)
+
+// fixedVerifier answers every token with testUser, allocating nothing, like
+// a warm cache.
+var fixedVerifier = verifier.VerifierFunc(func(context.Context, string) (*verifier.User, error) {
+	return testUser, nil
+})
+
+// nopWriter is a ResponseWriter that allocates nothing.
+type nopWriter struct{ h http.Header }
+
+func (w nopWriter) Header() http.Header         { return w.h }
+func (w nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w nopWriter) WriteHeader(int)             {}
+
+// benchNext reads the user, as a real handler would, and writes nothing.
+var benchNext = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, _ = UserFromContext(r.Context())
+})
+
+func hitRequest() *http.Request {
+	req := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
+	req.Header.Set("Authorization", "Bearer "+goodToken)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "bench")
+	return req
+}
+
+func benchHandler(b *testing.B, h http.Handler) {
+	req, w := hitRequest(), nopWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, req)
+	}
+}
+
+// BenchmarkBareHandler is the baseline: the next handler alone.
+func BenchmarkBareHandler(b *testing.B) { benchHandler(b, benchNext) }
+
+// BenchmarkHandlerHit is the middleware in library mode over a verifier that
+// answers from memory. It should cost exactly 2 allocs/op over the baseline:
+// context.WithValue and Request.WithContext.
+func BenchmarkHandlerHit(b *testing.B) {
+	benchHandler(b, New(fixedVerifier, WithLogger(quiet)).Handler(benchNext))
+}
+
+// BenchmarkHandlerHitMetrics adds the Prometheus counter: no more allocations.
+func BenchmarkHandlerHitMetrics(b *testing.B) {
+	m := New(fixedVerifier, WithLogger(quiet), WithRegisterer(prometheus.NewRegistry()))
+	benchHandler(b, m.Handler(benchNext))
+}
+
+// BenchmarkHandlerHitGateway sets identity headers and hides the token: a
+// request header map is rebuilt per request, so the request is cloned.
+func BenchmarkHandlerHitGateway(b *testing.B) {
+	h := New(fixedVerifier, WithLogger(quiet), WithGatewayMode()).Handler(benchNext)
+	req, w := hitRequest(), nopWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := *req
+		r.Header = http.Header{"Authorization": req.Header["Authorization"]}
+		h.ServeHTTP(w, &r)
+	}
+}
+
+// BenchmarkAuthenticate is the engine-neutral core alone.
+func BenchmarkAuthenticate(b *testing.B) {
+	m := New(fixedVerifier, WithLogger(quiet))
+	src := httpSource{hitRequest()}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := m.Authenticate(ctx, src); d.User == nil {
+			b.Fatal("not authenticated")
+		}
+	}
+}
+
+func TestHitPathAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	w := nopWriter{h: http.Header{}}
+	measure := func(h http.Handler) float64 {
+		req := hitRequest()
+		return testing.AllocsPerRun(200, func() { h.ServeHTTP(w, req) })
+	}
+	bare := measure(benchNext)
+	for name, m := range map[string]*Middleware{
+		"library":                   New(fixedVerifier, WithLogger(quiet)),
+		"metrics":                   New(fixedVerifier, WithLogger(quiet), WithRegisterer(prometheus.NewRegistry())),
+		"default logger, debug off": New(fixedVerifier),
+		"credentials optional":      New(fixedVerifier, WithLogger(quiet), WithCredentialsOptional(true)),
+	} {
+		if got := measure(m.Handler(benchNext)) - bare; got != 2 {
+			t.Errorf("%s: %v allocs over the bare handler, want 2 (WithValue, WithContext)", name, got)
+		}
+	}
+
+	m := New(fixedVerifier, WithLogger(quiet))
+	src, ctx := httpSource{hitRequest()}, context.Background()
+	if got := testing.AllocsPerRun(200, func() { m.Authenticate(ctx, src) }); got != 0 {
+		t.Errorf("Authenticate: %v allocs, want 0", got)
+	}
+	e, req := FromBearer(), hitRequest()
+	if got := testing.AllocsPerRun(200, func() { _, _ = e(req) }); got != 0 {
+		t.Errorf("FromBearer: %v allocs, want 0", got)
+	}
+}

@@ -1,0 +1,63 @@
+// Package middleware authenticates HTTP requests with App Services access
+// tokens: a net/http middleware, a forward-auth handler for reverse proxies,
+// and a webhook that revokes a user's cached tokens.
+//
+// # Library mode
+//
+// Wrap a handler and read the user from the request context:
+//
+//	m := middleware.New(v) // v is a verifier.Verifier, such as a cache over a verifier.Client
+//	mux.Handle("/api/", m.Handler(api))
+//
+//	func api(w http.ResponseWriter, r *http.Request) {
+//		u, _ := middleware.UserFromContext(r.Context())
+//		...
+//	}
+//
+// A request without a token gets 401, one with unreadable credentials 400, one
+// whose token the verifier refuses (invalid, expired, revoked) 401, and one
+// whose token cannot be verified right now 503 with Retry-After: an outage of
+// App Services never logs users out, and no error lets a request through.
+// Answers carry a WWW-Authenticate Bearer challenge (RFC 6750) where one
+// applies and a small JSON body; upstream detail goes to the log only, and no
+// log line or answer ever contains a token.
+//
+// # Gateway mode
+//
+// WithGatewayMode suits a proxy in front of an upstream that trusts it: each
+// authenticated request goes on with X-Auth-User-Id, X-Auth-Session-Id,
+// X-Auth-Domain-Id, X-Auth-Device-Id, X-Auth-Expires and X-Auth-User-Data
+// headers, and without the credential its token came in. Whatever the mode,
+// every request first loses the X-Auth-* headers its client sent, however
+// spelled (IsIdentityHeader).
+//
+// ForwardAuth answers the auth subrequests of nginx, Traefik, Caddy or Envoy
+// with 200 and those headers, or with the refusal. NewRevokeWebhook lets a
+// trusted party revoke a user's tokens in a cache at once.
+//
+// # Where tokens come from
+//
+// By default the Authorization header's Bearer credentials (LookupBearer);
+// WithLookup adds or replaces headers, cookies and query parameters, tried in
+// order. The Extractors (FromBearer, FromHeader, FromCookie, FromQuery,
+// FirstOf) apply the same rules to an *http.Request outside the middleware.
+//
+// # Other HTTP engines
+//
+// The decision itself knows nothing of net/http. Middleware.Authenticate
+// takes a TokenSource, four accessors over any engine's request, and returns
+// a Decision: the user or the kind of refusal, the identity headers to set,
+// and how to hide the credential. Middleware.Refusal turns a refusal into
+// status, headers and body, and IsIdentityHeader says which headers to strip.
+// An adapter for another engine (fasthttp, say) follows the five steps in the
+// documentation of Authenticate and copies no authentication logic; Handler
+// and ForwardAuth are such adapters for net/http.
+//
+// # Performance
+//
+// On the hit path (Bearer token, a verifier that answers from memory, identity
+// headers off) the Handler allocates exactly what attaching the user costs:
+// context.WithValue and Request.WithContext, two allocations. Reading the
+// token, counting the metric and skipping a disabled log line allocate
+// nothing.
+package middleware

@@ -1,0 +1,208 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzBearer feeds arbitrary Authorization values to the Bearer rules: no
+// panic, and a token comes back only from exactly "<Bearer> <token68>".
+func FuzzBearer(f *testing.F) {
+	for _, s := range []string{
+		"Bearer abc", "bearer abc.def-ghi", "Bearer ", "Bearer", "Bearer  x", "Bearer\tx", "Basic abc",
+		"Bearerx y", "Bearer a==", "Bearer ==", "Bearer a=b", "Bearer " + goodToken, "", "BEARER x~+/",
+	} {
+		f.Add(s)
+	}
+	const maxLen = 64
+	f.Fuzz(func(t *testing.T, v string) {
+		tok, err := parseBearer(v, maxLen)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			if tok != "" {
+				t.Fatalf("token %q alongside error", tok)
+			}
+			if strings.Contains(err.Error(), v) && v != "" {
+				t.Fatalf("error %q quotes the input", err)
+			}
+			return
+		}
+		if tok == "" {
+			// Absent: not a Bearer credential at all.
+			if len(v) > 6 && asciiEqualFold(v[:7], "bearer ") {
+				t.Fatalf("%q: Bearer credential neither read nor refused", v)
+			}
+			return
+		}
+		if len(v) != len(tok)+7 || !asciiEqualFold(v[:7], "bearer ") || v[7:] != tok {
+			t.Fatalf("%q: token %q is not the rest after one space", v, tok)
+		}
+		if len(tok) > maxLen {
+			t.Fatalf("token longer than the limit: %d", len(tok))
+		}
+		trimmed := strings.TrimRight(tok, "=")
+		if trimmed == "" || strings.Trim(trimmed, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/") != "" {
+			t.Fatalf("token %q is not token68", tok)
+		}
+		// The net/http extractor agrees with the parser.
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.Header["Authorization"] = []string{v}
+		if got, err := FromBearer()(r); err != nil || got != tok {
+			t.Fatalf("FromBearer = %q, %v; want %q", got, err, tok)
+		}
+	})
+}
+
+// FuzzWebhookBody signs arbitrary bodies correctly and posts them: the handler
+// never panics, answers 204 or 400 only, and revokes only for a body that an
+// independent decoding finds well-formed, with the user id it names.
+func FuzzWebhookBody(f *testing.F) {
+	for _, s := range []string{
+		`{"user_id":"u"}`, `{"user_id":"u","revoked_at":1}`, `{"user_id":""}`, `{"user_id":"u","x":1}`,
+		`{"user_id":"u"} {}`, `null`, `[]`, `{"USER_ID":"u"}`, `{"user_id":"a","user_id":"b"}`,
+		`{"user_id":"u","revoked_at":1e3}`, `{"user_id":"\u0000"}`, "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r fakeRevoker
+		h := NewRevokeWebhook(&r, webhookSecret, WithWebhookLogger(quiet), WithWebhookClock(func() time.Time { return fixedNow }))
+		rec := postWebhook(h, http.MethodPost, string(body), SignWebhook(webhookSecret, body))
+		calls := r.all()
+		switch rec.Code {
+		case http.StatusNoContent:
+			want, ok := oracleUserID(body)
+			if !ok {
+				t.Fatalf("revoked for a body the oracle refuses: %q", body)
+			}
+			if len(calls) != 1 || calls[0].userID != want {
+				t.Fatalf("calls %v, want one for %q", calls, want)
+			}
+		case http.StatusBadRequest:
+			if len(calls) != 0 {
+				t.Fatalf("revoked on a 400: %v", calls)
+			}
+		default:
+			t.Fatalf("status %d for a signed body", rec.Code)
+		}
+	})
+}
+
+// oracleUserID decides well-formedness its own way: at most MaxWebhookBody
+// bytes of one JSON object whose keys are exactly user_id (a non-empty
+// string) and optionally revoked_at (null or a positive integer).
+func oracleUserID(body []byte) (string, bool) {
+	if len(body) > MaxWebhookBody || !json.Valid(body) {
+		return "", false
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return "", false
+	}
+	var id string
+	if err := json.Unmarshal(m["user_id"], &id); err != nil || id == "" || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", false
+	}
+	for k, v := range m {
+		switch k {
+		case "user_id":
+		case "revoked_at":
+			if string(v) == "null" {
+				continue
+			}
+			var n int64
+			if err := json.Unmarshal(v, &n); err != nil || n <= 0 || bytes.ContainsAny(v, ".eE") {
+				return "", false
+			}
+		default:
+			return "", false
+		}
+	}
+	return id, true
+}
+
+// FuzzCookie checks the Cookie scanner: no panic, the value found is the
+// first cookie of that name, and removing the cookie leaves none of that
+// name and every other cookie.
+func FuzzCookie(f *testing.F) {
+	for _, s := range []string{"tg=abc", "a=1; tg=abc; b=2", `tg="q"`, "tg=; tg=x", "tg", ";;", " tg = v ", "a=1;tg=2"} {
+		f.Add(s)
+	}
+	const name = "tg"
+	f.Fuzz(func(t *testing.T, line string) {
+		lines := []string{line}
+		v, ok := cookieValue(lines, name)
+		if ok && !strings.Contains(line, v) {
+			t.Fatalf("value %q is not in %q", v, line)
+		}
+		rest := removeCookie(lines, name)
+		if _, found := cookieValue([]string{rest}, name); found {
+			t.Fatalf("%q still has %s after removal: %q", line, name, rest)
+		}
+		if _, found := cookieValue([]string{rest}, "other"); found != hasCookie(line, "other") {
+			t.Fatalf("removal changed cookie other: %q -> %q", line, rest)
+		}
+	})
+}
+
+func hasCookie(line, name string) bool {
+	_, ok := cookieValue([]string{line}, name)
+	return ok
+}
+
+// FuzzQuery checks the query scanner against net/url: where url.ParseQuery
+// accepts the query, both see the same occurrences and value, and removal
+// drops exactly the token's parameter.
+func FuzzQuery(f *testing.F) {
+	for _, s := range []string{"access_token=a", "a=1&access_token=b&c", "access%5Ftoken=x", "access_token=a&access_token=b", "access_token=%zz", "=&&=", "a;b=c"} {
+		f.Add(s)
+	}
+	const name = "access_token"
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, n, err := queryValue(raw, name)
+		rest := removeQuery(raw, name)
+		if _, n2, _ := queryValue(rest, name); n2 != 0 {
+			t.Fatalf("%q still has %s after removal: %q", raw, name, rest)
+		}
+		want, perr := url.ParseQuery(raw)
+		if perr != nil {
+			return
+		}
+		vals := want[name]
+		switch {
+		case len(vals) >= 2:
+			if err == nil {
+				t.Fatalf("%q: %d occurrences accepted", raw, len(vals))
+			}
+		case len(vals) == 1 && vals[0] != "":
+			if err != nil || n != 1 || v != vals[0] {
+				t.Fatalf("%q: got %q, %d, %v; want %q", raw, v, n, err, vals[0])
+			}
+		case len(vals) == 0:
+			if n != 0 || err != nil {
+				t.Fatalf("%q: found %d, %v; net/url finds none", raw, n, err)
+			}
+		}
+		got, gerr := url.ParseQuery(rest)
+		if gerr != nil {
+			t.Fatalf("removal made %q unparsable: %q", raw, rest)
+		}
+		delete(want, name)
+		if len(got) != len(want) {
+			t.Fatalf("removal changed other parameters: %v -> %v", want, got)
+		}
+		for k, vs := range want {
+			if strings.Join(got[k], "\x00") != strings.Join(vs, "\x00") {
+				t.Fatalf("removal changed %q: %v -> %v", k, vs, got[k])
+			}
+		}
+	})
+}

@@ -1,0 +1,151 @@
+package middleware
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tokenguard/tokenguard/verifier"
+)
+
+// Middleware authenticates requests with a Verifier. Build it with New; it
+// is safe for concurrent use and holds no per-request state.
+type Middleware struct {
+	v              verifier.Verifier
+	lookups        []Lookup
+	maxLen         int
+	optional       bool
+	skip           func(*http.Request) bool
+	preflight      bool
+	trustForwarded bool
+	log            *slog.Logger // nil: slog.Default()
+	metrics        *metrics     // nil: no metrics
+	onError        ErrorHandler
+	identity       bool // set identity headers on authenticated requests
+	hide           bool // remove the token's credential from authenticated requests
+	retryAfter     time.Duration
+	names          identityNames
+	refusals       refusals
+}
+
+// New returns a Middleware that verifies tokens with v. It panics if v is
+// nil, and if an option is invalid.
+func New(v verifier.Verifier, opts ...Option) *Middleware {
+	if v == nil {
+		panic("middleware: nil verifier")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := &Middleware{
+		v:              v,
+		lookups:        o.lookups,
+		maxLen:         o.maxLen,
+		optional:       o.optional,
+		skip:           o.skip,
+		preflight:      o.preflight,
+		trustForwarded: o.trustForwarded,
+		log:            o.logger,
+		onError:        o.onError,
+		identity:       o.identity,
+		hide:           o.identity,
+		retryAfter:     o.retryAfter,
+		names:          newIdentityNames(o.prefix),
+		refusals:       newRefusals(o.realm),
+	}
+	if o.hide != nil {
+		m.hide = *o.hide
+	}
+	if m.onError == nil {
+		m.onError = DefaultErrorHandler
+	}
+	if o.reg != nil {
+		m.metrics = newMetrics(o.reg)
+	}
+	return m
+}
+
+// Handler returns next wrapped in authentication. For every request it first
+// deletes the identity headers the client sent (IsIdentityHeader); then it
+// passes skipped requests and, if enabled, CORS preflights on as they are;
+// then it authenticates (Authenticate). A refused request is answered by the
+// ErrorHandler and never reaches next. An allowed one reaches next with its
+// user in the context (UserFromContext), with identity headers set and its
+// credential removed when those options are on. An anonymous request reaches
+// next unchanged and without a user. It panics if next is nil.
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	if next == nil {
+		panic("middleware: nil next handler")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.stripIdentity(r.Header)
+		if m.passUnauthenticated(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		d := m.Authenticate(r.Context(), httpSource{r})
+		if !d.Allowed() {
+			m.onError(w, r, m.Refusal(d))
+			return
+		}
+		if d.User == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		applyHide(r, d.Hide)
+		if r.Header == nil && d.Identity != nil {
+			r.Header = http.Header{} // a hand-built request
+		}
+		for _, h := range d.Identity {
+			r.Header[h.Name] = []string{h.Value}
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), d.User)))
+	})
+}
+
+// passUnauthenticated reports whether r goes on without authentication: the
+// skip predicate holds, or it is a CORS preflight and those pass.
+func (m *Middleware) passUnauthenticated(r *http.Request) bool {
+	if m.preflight && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0 {
+		return true
+	}
+	return m.skip != nil && m.skip(r)
+}
+
+// applyHide removes the token's credential from r as h says.
+func applyHide(r *http.Request, h Hide) {
+	if h.Header != "" {
+		delete(r.Header, h.Header)
+	}
+	if h.RewriteCookie {
+		delete(r.Header, "Cookie")
+		if h.Cookie != "" {
+			r.Header["Cookie"] = []string{h.Cookie}
+		}
+	}
+	if h.RewriteQuery {
+		u := *r.URL
+		u.RawQuery = h.RawQuery
+		u.ForceQuery = false
+		r.URL = &u
+		r.Form = nil // parsed again, from the new query, on demand
+		// RequestURI is what access logs print; keep it in step.
+		if path, _, ok := strings.Cut(r.RequestURI, "?"); ok {
+			r.RequestURI = path
+			if h.RawQuery != "" {
+				r.RequestURI += "?" + h.RawQuery
+			}
+		}
+	}
+}
+
+// httpSource is the TokenSource of a net/http request. A struct holding one
+// pointer fits an interface without allocation.
+type httpSource struct{ r *http.Request }
+
+func (s httpSource) Header(name string) []string { return s.r.Header[name] }
+func (s httpSource) RawQuery() string            { return s.r.URL.RawQuery }
+func (s httpSource) Method() string              { return s.r.Method }
+func (s httpSource) Path() string                { return s.r.URL.Path }
