@@ -30,7 +30,9 @@ type Config struct {
 	HTTPClient *http.Client
 
 	// Timeout bounds each call to the Admin API, admin login included,
-	// on top of the caller's context. Default: 10s. Negative: no bound.
+	// on top of the caller's context. Default: 10s. Negative: no bound on
+	// the call itself, but the shared admin login or refresh is still capped
+	// at one minute, so a stalled login cannot block every later caller.
 	Timeout time.Duration
 
 	// RefreshMargin is how long before its expiry the admin access token is
