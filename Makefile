@@ -30,9 +30,9 @@ vet: ## go vet every package.
 	$(GO) vet $(PKGS)
 
 .PHONY: examples
-examples: ## Build the examples that have their own go.mod.
+examples: ## Vet and test the examples that have their own go.mod (examples/chi).
 	@for d in $$(find examples -name go.mod -not -path '*/testdata/*' -exec dirname {} \;); do \
-		echo "build $$d"; (cd $$d && $(GO) build ./...) || exit 1; \
+		echo "examples: $$d"; (cd $$d && $(GO) vet ./... && $(GO) test -race -count=1 ./...) || exit 1; \
 	done
 
 .PHONY: lint
@@ -64,7 +64,7 @@ bench: ## Load harness: tokenguard vs bare upstream, plain Go proxy and nginx; w
 
 .PHONY: soak
 soak: ## Bounded 5-minute soak through `tokenguard proxy` (not run in CI).
-	$(GO) test -race -count=1 -timeout 20m -run 'TestSoak|TestFaultMatrix' -soak ./bench/reliability/
+	$(GO) test -race -count=1 -timeout 20m -run 'TestSoak|TestFaultMatrix' -soak ./reliability/
 
 .PHONY: clean
 clean: ## Remove build outputs.
