@@ -14,9 +14,10 @@ import (
 // An allowed request gets 200 with the identity headers on the response,
 // whether or not WithIdentityHeaders is on; configure the proxy to copy them
 // onto the request it forwards (Traefik authResponseHeaders, nginx
-// auth_request_set plus proxy_set_header). For an anonymous request they are
-// present and empty, so a proxy that copies them overwrites what the client
-// sent. A refused request gets the ErrorHandler's answer: 401, 400 or 503,
+// auth_request_set plus proxy_set_header). Every identity header is always
+// present: empty for an anonymous request, and X-Auth-User-Data empty for a
+// user without custom data, so a proxy that copies them overwrites what the
+// client sent. A refused request gets the ErrorHandler's answer: 401, 400 or 503,
 // which the proxy passes on or turns into its own error page.
 //
 // The original method and URI are read from X-Forwarded-Method and
@@ -48,6 +49,13 @@ func (m *Middleware) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	id := d.Identity
 	if id == nil {
 		id = m.IdentityHeaders(d.User)
+	}
+	if len(id) > 0 && id[len(id)-1].Name != m.names.userData {
+		// No custom user data: still answer the header, empty, so a proxy
+		// that copies only the headers present cannot let the client's
+		// own X-Auth-User-Data through. The full slice expression keeps
+		// append from writing into a backing array someone else holds.
+		id = append(id[:len(id):len(id)], Header{m.names.userData, ""})
 	}
 	writeForwardOK(w, id)
 }

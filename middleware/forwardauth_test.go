@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenguard/tokenguard/verifier"
 )
 
 // subrequest builds an auth subrequest as a proxy sends it to /auth.
@@ -204,3 +207,22 @@ func TestForwardAuthLogsOriginalRequest(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// A user without custom data still gets X-Auth-User-Data, empty: a proxy
+// that copies only the headers present in the answer would otherwise pass
+// on the value the client sent.
+func TestForwardAuthAlwaysAnswersUserData(t *testing.T) {
+	plain := *testUser
+	plain.CustomUserData = nil
+	for _, opts := range [][]Option{nil, {WithGatewayMode()}} {
+		m := New(verifier.VerifierFunc(func(context.Context, string) (*verifier.User, error) { return &plain, nil }),
+			append([]Option{WithLogger(quiet)}, opts...)...)
+		rec := httptest.NewRecorder()
+		m.ForwardAuth().ServeHTTP(rec, subrequest(map[string]string{
+			"Authorization": "Bearer " + goodToken, "X-Auth-User-Data": "c3Bvb2Y",
+		}))
+		require.Equal(t, http.StatusOK, rec.Code)
+		assert.Equal(t, "user-1", rec.Header().Get("X-Auth-User-Id"))
+		assert.Equal(t, []string{""}, rec.Header()["X-Auth-User-Data"])
+	}
+}
