@@ -14,8 +14,8 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Run the demo: emulator, hello upstream and gateway in one process (Ctrl-C stops it).
-	$(GO) run ./cmd/tokenguard demo
+run: build ## Run the demo: emulator, hello upstream and gateway in one process (Ctrl-C stops it).
+	./bin/tokenguard demo
 
 .PHONY: build
 build: ## Build the tokenguard binary into bin/.

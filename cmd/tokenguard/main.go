@@ -32,7 +32,10 @@ type command struct {
 
 // commands lists the subcommands; adding one is adding an entry.
 var commands = map[string]command{
-	"emulator": {"run an in-memory App Services emulator for tests and demos", runEmulator},
+	"demo":         {"run the emulator, a hello upstream and the proxy together (make run)", runDemo},
+	"emulator":     {"run an in-memory App Services emulator for tests and demos", runEmulator},
+	"proxy":        {"authenticate requests and forward them to an upstream", runProxy},
+	"forward-auth": {"answer the auth subrequests of nginx, Traefik, Caddy or Envoy", runForwardAuth},
 }
 
 func main() {

@@ -24,7 +24,7 @@ func TestRunDispatch(t *testing.T) {
 		stderr   string // substring
 		noStderr bool
 	}{
-		{"no subcommand", nil, 2, "", "subcommands:\n  emulator", false},
+		{"no subcommand", nil, 2, "", "subcommands:\n  demo", false},
 		{"unknown subcommand", []string{"serve"}, 2, "", `unknown subcommand "serve"`, false},
 		{"help", []string{"help"}, 0, "usage: tokenguard <subcommand>", "", true},
 		{"--help", []string{"--help"}, 0, "emulator", "", true},

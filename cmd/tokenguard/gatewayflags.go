@@ -1,0 +1,145 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tokenguard/tokenguard/cache"
+	"github.com/tokenguard/tokenguard/internal/gateway"
+	"github.com/tokenguard/tokenguard/middleware"
+	"github.com/tokenguard/tokenguard/verifier"
+)
+
+// gatewayFlags are the flags of proxy and forward-auth.
+type gatewayFlags struct {
+	listen, upstream, adminListen       string
+	apiURL, groupID, appID              string
+	publicKey, privateKey               string
+	cacheSize, maxInflight              int
+	cacheTTL, negativeTTL, staleIfError time.Duration
+	verifyTimeout, shutdownTimeout      time.Duration
+	revokeSecret, identityPrefix        string
+	passToken                           bool
+	skipPaths                           stringSlice
+	logFormat, logLevel                 string
+}
+
+// register defines the flags on fs; upstream only in proxy mode.
+func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
+	fs.StringVar(&f.listen, "listen", ":8080", "address of the data listener")
+	if mode == gateway.ModeProxy {
+		fs.StringVar(&f.upstream, "upstream", "", "absolute http(s) `URL` to forward authenticated requests to (required)")
+	}
+	fs.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9090", "address of the admin listener (GET /metrics, /healthz, /readyz; POST /revoke); empty: none")
+	fs.StringVar(&f.apiURL, "api-url", verifier.DefaultBaseURL, "App Services base `URL`; the Admin API is under /api/admin/v3.0")
+	fs.StringVar(&f.groupID, "group-id", "", "Atlas project (group) id (required)")
+	fs.StringVar(&f.appID, "app-id", "", "the app's internal ObjectId, not its client app id (required)")
+	fs.StringVar(&f.publicKey, "public-key", "", "Admin API public key (required)")
+	fs.StringVar(&f.privateKey, "private-key", "", "Admin API private key (required; prefer the environment to the command line)")
+	fs.IntVar(&f.cacheSize, "cache-size", cache.DefaultSize, "verified tokens kept in the cache; 0 turns the cache off")
+	fs.DurationVar(&f.cacheTTL, "cache-ttl", cache.DefaultTTL, "how long a verified token is answered from the cache (never past its exp)")
+	fs.DurationVar(&f.negativeTTL, "negative-ttl", cache.DefaultNegativeTTL, "how long a refused token is refused from the cache; 0: not cached")
+	fs.DurationVar(&f.staleIfError, "stale-if-error", 0, "answer a cached token up to this long past its TTL while App Services is unavailable; 0: off")
+	fs.DurationVar(&f.verifyTimeout, "verify-timeout", gateway.DefaultVerifyTimeout, "bound on one verification (and on each Admin API call)")
+	fs.IntVar(&f.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "upstream verifications in progress at once (with the cache on)")
+	fs.StringVar(&f.revokeSecret, "revoke-secret", "", "HMAC secret of the revoke webhook (POST /revoke on the admin listener); empty: webhook off")
+	fs.BoolVar(&f.passToken, "pass-token", false, "forward the client's token upstream; by default it is removed once verified")
+	fs.StringVar(&f.identityPrefix, "identity-prefix", middleware.DefaultIdentityPrefix, "prefix of the identity headers; client headers with it are always removed")
+	skipHelp := "path `prefix` served without authentication, whole segments, clean paths only (repeatable; comma-separated in the environment)"
+	if mode == gateway.ModeForwardAuth {
+		skipHelp += "; matched against X-Forwarded-Uri / X-Original-URI, which the proxy in front MUST overwrite"
+	}
+	fs.Var(&f.skipPaths, "skip-path", skipHelp)
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
+}
+
+// config checks the flag values that only the command knows and returns the
+// gateway.Config they describe. Zero durations that the flags reject here
+// keep gateway.Config's own meaning out of the command line.
+func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Config, error) {
+	switch {
+	case f.cacheSize > 0 && f.cacheTTL <= 0:
+		return gateway.Config{}, usagef("--cache-ttl must be positive")
+	case f.verifyTimeout <= 0:
+		return gateway.Config{}, usagef("--verify-timeout must be positive")
+	case f.maxInflight <= 0:
+		return gateway.Config{}, usagef("--max-inflight must be positive")
+	case f.shutdownTimeout <= 0:
+		return gateway.Config{}, usagef("--shutdown-timeout must be positive")
+	}
+	return gateway.Config{
+		Mode:            mode,
+		Upstream:        f.upstream,
+		APIURL:          f.apiURL,
+		GroupID:         f.groupID,
+		AppID:           f.appID,
+		PublicKey:       f.publicKey,
+		PrivateKey:      f.privateKey,
+		CacheSize:       f.cacheSize,
+		CacheTTL:        f.cacheTTL,
+		NegativeTTL:     f.negativeTTL,
+		StaleIfError:    f.staleIfError,
+		VerifyTimeout:   f.verifyTimeout,
+		MaxInflight:     f.maxInflight,
+		RevokeSecret:    f.revokeSecret,
+		PassToken:       f.passToken,
+		IdentityPrefix:  f.identityPrefix,
+		SkipPaths:       f.skipPaths,
+		ShutdownTimeout: f.shutdownTimeout,
+		Logger:          log,
+	}, nil
+}
+
+// configFlags names the flag of each gateway.Config field, so that a
+// *gateway.ConfigError can be reported in the command's own terms.
+var configFlags = map[string]string{
+	"Upstream": "upstream", "APIURL": "api-url", "GroupID": "group-id", "AppID": "app-id",
+	"PublicKey": "public-key", "PrivateKey": "private-key", "CacheSize": "cache-size",
+	"CacheTTL": "cache-ttl", "NegativeTTL": "negative-ttl", "StaleIfError": "stale-if-error",
+	"VerifyTimeout": "verify-timeout", "MaxInflight": "max-inflight", "IdentityPrefix": "identity-prefix",
+	"SkipPaths": "skip-path", "ShutdownTimeout": "shutdown-timeout",
+}
+
+// newLogger returns the logger --log-format and --log-level describe,
+// writing to w.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want json or text", format)
+}
+
+// gatewayUsage prints the help of proxy or forward-auth.
+func gatewayUsage(fs *flag.FlagSet, w io.Writer, mode gateway.Mode) func() {
+	return func() {
+		switch mode {
+		case gateway.ModeProxy:
+			fmt.Fprintln(w, "usage: tokenguard proxy --upstream URL [flags]")
+			fmt.Fprintln(w, "\nAuthenticate every request with its App Services access token and forward it to")
+			fmt.Fprintln(w, "--upstream with X-Auth-* identity headers set and the token removed.")
+		default:
+			fmt.Fprintln(w, "usage: tokenguard forward-auth [flags]")
+			fmt.Fprintln(w, "\nAnswer the auth subrequests of nginx (auth_request), Traefik, Caddy or Envoy on")
+			fmt.Fprintln(w, "any path of --listen: 200 with X-Auth-* identity headers, or 401, 400 or 503.")
+		}
+		fmt.Fprintln(w, "\nEvery flag may also be set in the environment as TOKENGUARD_<FLAG>, upper case")
+		fmt.Fprintln(w, "with dashes as underscores (--private-key: TOKENGUARD_PRIVATE_KEY); the command")
+		fmt.Fprintln(w, "line wins. SIGTERM or SIGINT drains in-flight requests and exits 0.")
+		fmt.Fprintln(w, "\nflags:")
+		fs.PrintDefaults()
+	}
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenguard/tokenguard/internal/gateway"
+)
+
+// required are the flags without which neither mode starts.
+var required = []string{
+	"--group-id", "g", "--app-id", "a", "--public-key", "pub", "--private-key", "priv",
+	"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+}
+
+func TestGatewayFlagErrors(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name   string
+		args   []string
+		env    env
+		stderr string
+	}{
+		{"upstream missing", []string{"proxy"}, nil, "--upstream: required in proxy mode"},
+		{"upstream not http", []string{"proxy", "--upstream", "ftp://files"}, nil, "--upstream: \"ftp://files\" is not an absolute http(s) URL"},
+		{"upstream from the environment", []string{"proxy"}, env{"TOKENGUARD_UPSTREAM": "localhost:3000"}, "--upstream: \"localhost:3000\""},
+		{"upstream in forward-auth", []string{"forward-auth", "--upstream", "http://x"}, nil, "flag provided but not defined: -upstream"},
+		{"group id missing", []string{"forward-auth", "--group-id", ""}, nil, "--group-id: required"},
+		{"api url", []string{"forward-auth", "--api-url", "services.cloud.mongodb.com"}, nil, "--api-url: "},
+		{"negative cache size", []string{"forward-auth", "--cache-size", "-1"}, nil, "--cache-size: must not be negative"},
+		{"zero cache ttl", []string{"forward-auth", "--cache-ttl", "0s"}, nil, "--cache-ttl must be positive"},
+		{"negative ttl", []string{"forward-auth", "--negative-ttl", "-1s"}, nil, "--negative-ttl: must not be negative"},
+		{"negative stale", []string{"forward-auth", "--stale-if-error", "-5m"}, nil, "--stale-if-error: must not be negative"},
+		{"verify timeout", []string{"forward-auth", "--verify-timeout", "0s"}, nil, "--verify-timeout must be positive"},
+		{"max inflight", []string{"forward-auth", "--max-inflight", "0"}, nil, "--max-inflight must be positive"},
+		{"shutdown timeout", []string{"forward-auth", "--shutdown-timeout", "-1s"}, nil, "--shutdown-timeout must be positive"},
+		{"not a duration", []string{"forward-auth", "--cache-ttl", "5"}, nil, "invalid value \"5\" for flag -cache-ttl"},
+		{"bad duration in the environment", []string{"forward-auth"}, env{"TOKENGUARD_CACHE_TTL": "soon"}, "--cache-ttl from environment variable TOKENGUARD_CACHE_TTL"},
+		{"log format", []string{"forward-auth", "--log-format", "xml"}, nil, "--log-format \"xml\": want json or text"},
+		{"log level", []string{"forward-auth", "--log-level", "loud"}, nil, "--log-level \"loud\""},
+		{"identity prefix", []string{"forward-auth", "--identity-prefix", "X Auth:"}, nil, "--identity-prefix: "},
+		{"relative skip path", []string{"forward-auth", "--skip-path", "healthz"}, nil, "--skip-path: \"healthz\" does not start with /"},
+		{"skip everything", []string{"proxy", "--upstream", "http://x", "--skip-path", "/"}, nil, "--skip-path: \"/\" would skip authentication for every request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			mode := map[string]gatewayCommand{"proxy": {mode: gateway.ModeProxy}, "forward-auth": {mode: gateway.ModeForwardAuth}}[tt.args[0]]
+			mode.lookupEnv = tt.env.lookup
+			args := append(append([]string{}, required...), tt.args[1:]...)
+			err := mode.run(cancelled, args, &stdout, &stderr)
+			var ue *usageError
+			require.ErrorAs(t, err, &ue, "a bad value is a usage error (exit 2)")
+			assert.Contains(t, err.Error()+stderr.String(), tt.stderr)
+		})
+	}
+}
+
+func TestGatewayFlagsSecretNotEchoed(t *testing.T) {
+	var stderr bytes.Buffer
+	err := gatewayCommand{mode: gateway.ModeForwardAuth, lookupEnv: env{"TOKENGUARD_PRIVATE_KEY": "top-secret", "TOKENGUARD_MAX_INFLIGHT": "top-secret"}.lookup}.
+		run(context.Background(), []string{"--group-id", "g"}, &bytes.Buffer{}, &stderr)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error()+stderr.String(), "top-secret")
+}
+
+func TestGatewayHelpDocumentsEveryFlag(t *testing.T) {
+	common := []string{
+		"listen", "admin-listen", "api-url", "group-id", "app-id", "public-key", "private-key",
+		"cache-size", "cache-ttl", "negative-ttl", "stale-if-error", "verify-timeout", "max-inflight",
+		"revoke-secret", "pass-token", "identity-prefix", "skip-path", "log-format", "log-level", "shutdown-timeout",
+	}
+	for _, mode := range []string{"proxy", "forward-auth"} {
+		t.Run(mode, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{mode, "-h"}, &stdout, &stderr)
+			assert.Equal(t, 0, code)
+			help := stderr.String()
+			for _, f := range common {
+				assert.Regexp(t, `(?m)^  -`+f+`( |$)`, help, "flag --%s", f)
+			}
+			assert.Equal(t, mode == "proxy", strings.Contains(help, "  -upstream URL"))
+			assert.Contains(t, help, "TOKENGUARD_PRIVATE_KEY")
+			assert.Contains(t, help, `(default ":8080")`)
+			assert.Contains(t, help, `(default "127.0.0.1:9090")`)
+			assert.Contains(t, help, `(default "X-Auth-")`)
+			assert.Contains(t, help, "(default 15s)")
+		})
+	}
+}
+
+func TestGatewayBusyPort(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	for _, flagName := range []string{"listen", "admin-listen"} {
+		t.Run(flagName, func(t *testing.T) {
+			args := append(append([]string{}, required...), "--"+flagName, busy.Addr().String())
+			var stderr bytes.Buffer
+			err := gatewayCommand{mode: gateway.ModeForwardAuth, lookupEnv: env{}.lookup}.run(context.Background(), args, &bytes.Buffer{}, &stderr)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "--"+flagName+" "+busy.Addr().String()+": cannot listen: bind: address already in use")
+		})
+	}
+}
+
+func TestGatewayStopsWithItsContext(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, mode := range []string{"proxy", "forward-auth"} {
+		t.Run(mode, func(t *testing.T) {
+			args := append([]string{mode}, required...)
+			args = append(args, "--api-url", "http://127.0.0.1:1", "--log-format", "json")
+			if mode == "proxy" {
+				args = append(args, "--upstream", "http://127.0.0.1:1")
+			}
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, 0, run(cancelled, args, &stdout, &stderr), stderr.String())
+			assert.Contains(t, stderr.String(), `"msg":"tokenguard: stopped"`)
+		})
+	}
+}

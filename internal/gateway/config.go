@@ -1,0 +1,238 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/tokenguard/tokenguard/cache"
+	"github.com/tokenguard/tokenguard/middleware"
+	"github.com/tokenguard/tokenguard/verifier"
+)
+
+// Mode is what the data listener does with an authenticated request.
+type Mode int
+
+const (
+	// ModeProxy forwards it to Config.Upstream with identity headers set.
+	ModeProxy Mode = iota + 1
+	// ModeForwardAuth answers it (an auth subrequest of nginx, Traefik,
+	// Caddy or Envoy) with 200 and the identity headers.
+	ModeForwardAuth
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeProxy:
+		return "proxy"
+	case ModeForwardAuth:
+		return "forward-auth"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Defaults of the Config fields whose zero value selects one.
+const (
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultVerifyTimeout   = cache.DefaultVerifyTimeout
+	DefaultMaxInflight     = cache.DefaultMaxInflight
+)
+
+// Config describes one gateway process. The fields mirror the flags of
+// `tokenguard proxy` and `tokenguard forward-auth`; where a zero value
+// selects a default, the field says so.
+type Config struct {
+	// Mode is ModeProxy or ModeForwardAuth. Required.
+	Mode Mode
+
+	// Upstream is the absolute http(s) URL proxy mode forwards to; its path,
+	// if any, prefixes every request's. Required in proxy mode, refused in
+	// forward-auth mode.
+	Upstream string
+
+	// APIURL is the App Services base URL. Default: verifier.DefaultBaseURL.
+	APIURL string
+	// GroupID, AppID, PublicKey and PrivateKey name the app and the Admin
+	// API key pair (see verifier.Config). Required.
+	GroupID, AppID, PublicKey, PrivateKey string
+
+	// CacheSize bounds the verified tokens cached; 0 turns the cache off,
+	// so that every request is verified upstream.
+	CacheSize int
+	// CacheTTL is how long a verified token is cached. Default: cache.DefaultTTL.
+	CacheTTL time.Duration
+	// NegativeTTL is how long a refused token is remembered; 0 turns that off.
+	NegativeTTL time.Duration
+	// StaleIfError lets a cached token whose TTL lapsed less than this ago
+	// answer while App Services is unavailable; 0 turns that off.
+	StaleIfError time.Duration
+	// VerifyTimeout bounds each verification (and each Admin API call).
+	// Default: DefaultVerifyTimeout.
+	VerifyTimeout time.Duration
+	// MaxInflight bounds the upstream verifications in progress at once
+	// (with the cache on). Default: DefaultMaxInflight.
+	MaxInflight int
+
+	// RevokeSecret, if not empty, serves the revoke webhook on the admin
+	// listener's POST /revoke (see middleware.NewRevokeWebhook). It needs
+	// the cache: with CacheSize 0 the webhook stays off, with a warning.
+	RevokeSecret string
+	// PassToken forwards the client's credential upstream; by default it is
+	// removed once verified.
+	PassToken bool
+	// IdentityPrefix starts the identity header names. Default:
+	// middleware.DefaultIdentityPrefix ("X-Auth-").
+	IdentityPrefix string
+	// SkipPaths are path prefixes served without authentication. A
+	// request is skipped when its path is clean (no dot segments, doubled
+	// slashes or unusual escapes, which an upstream might resolve
+	// elsewhere) and equals a prefix or continues it with "/". In
+	// forward-auth mode they apply to the original request named by
+	// X-Forwarded-Uri or X-Original-URI, which the proxy in front must
+	// overwrite (middleware.WithTrustForwardedRequest is turned on).
+	SkipPaths []string
+
+	// ShutdownTimeout bounds the drain of in-flight requests once Run's
+	// context ends. Default: DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// Logger receives the gateway's lines. If nil, slog.Default() is used.
+	Logger *slog.Logger
+
+	// Now returns the current time for the cache, the verifier client and
+	// the webhook. If nil, time.Now is used. Tests move it.
+	Now func() time.Time
+	// HTTPClient sends the Admin API calls. If nil, the gateway uses a
+	// client of its own, whose idle connections Run closes on return.
+	HTTPClient *http.Client
+	// Backoff paces the start-up admin login retries.
+	Backoff Backoff
+	// Engine builds the data path's HTTP engine. If nil, NetHTTP is used.
+	Engine EngineFunc
+}
+
+// A ConfigError reports an invalid Config field. Field is the Go field name
+// (such as "Upstream"), so that a command can name its own flag instead.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return "gateway: Config." + e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, a ...any) error {
+	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, a...)}
+}
+
+// normalize validates c and returns it with defaults filled in, the
+// upstream parsed and the skip prefixes cleaned.
+func (c Config) normalize() (Config, *url.URL, []string, error) {
+	var up *url.URL
+	switch c.Mode {
+	case ModeProxy:
+		if c.Upstream == "" {
+			return c, nil, nil, fieldErr("Upstream", "required in proxy mode")
+		}
+		u, err := url.Parse(c.Upstream)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
+			return c, nil, nil, fieldErr("Upstream", "%q is not an absolute http(s) URL without user info or fragment", c.Upstream)
+		}
+		up = u
+	case ModeForwardAuth:
+		if c.Upstream != "" {
+			return c, nil, nil, fieldErr("Upstream", "forward-auth mode forwards nothing; the proxy in front does")
+		}
+	default:
+		return c, nil, nil, fieldErr("Mode", "%v is neither ModeProxy nor ModeForwardAuth", c.Mode)
+	}
+	for _, f := range []struct {
+		name string
+		v    string
+	}{{"GroupID", c.GroupID}, {"AppID", c.AppID}, {"PublicKey", c.PublicKey}, {"PrivateKey", c.PrivateKey}} {
+		if f.v == "" {
+			return c, nil, nil, fieldErr(f.name, "required")
+		}
+	}
+	if c.APIURL == "" {
+		c.APIURL = verifier.DefaultBaseURL
+	}
+	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, nil, nil, fieldErr("APIURL", "%q is not an absolute http(s) URL", c.APIURL)
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"CacheSize", int64(c.CacheSize)}, {"CacheTTL", int64(c.CacheTTL)}, {"NegativeTTL", int64(c.NegativeTTL)},
+		{"StaleIfError", int64(c.StaleIfError)}, {"VerifyTimeout", int64(c.VerifyTimeout)},
+		{"MaxInflight", int64(c.MaxInflight)}, {"ShutdownTimeout", int64(c.ShutdownTimeout)},
+	} {
+		if f.v < 0 {
+			return c, nil, nil, fieldErr(f.name, "must not be negative")
+		}
+	}
+	if c.IdentityPrefix == "" {
+		c.IdentityPrefix = middleware.DefaultIdentityPrefix
+	}
+	if !isToken(c.IdentityPrefix) {
+		return c, nil, nil, fieldErr("IdentityPrefix", "%q is not a header name", c.IdentityPrefix)
+	}
+	skips, err := cleanSkipPaths(c.SkipPaths)
+	if err != nil {
+		return c, nil, nil, err
+	}
+	if c.VerifyTimeout == 0 {
+		c.VerifyTimeout = DefaultVerifyTimeout
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Engine == nil {
+		c.Engine = NetHTTP
+	}
+	return c, up, skips, nil
+}
+
+// cleanSkipPaths checks and cleans the skip prefixes: each must be an
+// absolute path, and none may be "/", which would turn authentication off.
+func cleanSkipPaths(in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	for _, p := range in {
+		if !strings.HasPrefix(p, "/") {
+			return nil, fieldErr("SkipPaths", "%q does not start with /", p)
+		}
+		cp := path.Clean(p)
+		if cp == "/" {
+			return nil, fieldErr("SkipPaths", "%q would skip authentication for every request", p)
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token (a header name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/url"
+
+	"github.com/tokenguard/tokenguard/middleware"
+)
+
+// An Engine is the HTTP server of the data path. The gateway calls Serve
+// once, from its own goroutine, and Shutdown once when its context ends.
+//
+// Serve accepts connections on ln until Shutdown and then returns nil; any
+// other return is a failure that ends the gateway. Shutdown stops accepting
+// (closing ln), waits for in-flight requests to finish or ctx to end, then
+// closes what is left and returns ctx.Err() if it had to.
+type Engine interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// An EngineFunc builds the Engine of a DataPath. It returns an error for a
+// mode it does not support.
+type EngineFunc func(dp DataPath) (Engine, error)
+
+// DataPath is everything an engine needs, none of it tied to net/http but
+// Skip, whose net/http form the Middleware already applies.
+type DataPath struct {
+	Mode Mode
+
+	// Auth decides each request. An engine other than net/http adapts its
+	// own request type to middleware.TokenSource and follows the five steps
+	// documented on Middleware.Authenticate: strip identity headers
+	// (IsIdentityHeader), pass skipped requests (Skip), Authenticate,
+	// answer a refusal with Refusal(d), else apply d.Hide and d.Identity and
+	// forward.
+	Auth *middleware.Middleware
+
+	// Skip reports whether a request path goes on without authentication,
+	// given the path and whether its raw form differs from the decoded one
+	// (url.URL.RawPath != ""); nil when nothing is skipped.
+	Skip func(path string, escaped bool) bool
+
+	// Upstream is where proxy mode forwards; nil in forward-auth mode.
+	Upstream *url.URL
+
+	Logger *slog.Logger
+}

@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// isHopByHop reports whether the canonical header name k is hop-by-hop
+// (RFC 9110 section 7.6.1, plus the de facto Keep-Alive and Proxy-*).
+func isHopByHop(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return strings.HasPrefix(k, "Proxy-")
+}
+
+// copyHeader adds src's end-to-end headers to dst: hop-by-hop ones and the
+// ones src's Connection header names are left out. Values are shared, not
+// copied: neither side modifies them.
+func copyHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if !isHopByHop(k) {
+			dst[k] = vv
+		}
+	}
+	dropListed(dst, src["Connection"])
+}
+
+// copyRequestHeader is copyHeader for a request going upstream, which also
+// leaves out what dropForwarded drops, in the same pass.
+func copyRequestHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if !isHopByHop(k) && !isForwarded(k) {
+			dst[k] = vv
+		}
+	}
+	dropListed(dst, src["Connection"])
+}
+
+// dropListed deletes from h the headers named in the Connection values
+// conn. The usual tokens (keep-alive, close, upgrade) name hop-by-hop
+// headers or none, and are passed over without allocating.
+func dropListed(h http.Header, conn []string) {
+	for _, v := range conn {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			name = textproto.TrimString(name)
+			switch {
+			case name == "", strings.EqualFold(name, "keep-alive"), strings.EqualFold(name, "close"), strings.EqualFold(name, "upgrade"):
+				continue
+			}
+			delete(h, textproto.CanonicalMIMEHeaderKey(name))
+		}
+	}
+}
+
+// sanitizeConnection removes from h's Connection header every name that
+// p.protected holds (an identity header, whatever its case), so that no hop
+// can be told to drop it. It allocates only when there is one to remove.
+func (p *proxy) sanitizeConnection(h http.Header) {
+	conn := h["Connection"]
+	if len(conn) == 0 || p.protected == nil || !p.namesProtected(conn) {
+		return
+	}
+	var kept []string
+	for _, v := range conn {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			if name = textproto.TrimString(name); name != "" && !p.protected(name) {
+				kept = append(kept, name)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// namesProtected reports whether the Connection values conn name a
+// protected header.
+func (p *proxy) namesProtected(conn []string) bool {
+	for _, v := range conn {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			if p.protected(textproto.TrimString(name)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// dropForwarded deletes the headers by which a client could tell the
+// upstream who it is or how it came (isForwarded). The proxy sets its own.
+func dropForwarded(h http.Header) {
+	for k := range h {
+		if isForwarded(k) {
+			delete(h, k)
+		}
+	}
+}
+
+// isForwarded reports whether the canonical header name k is Forwarded,
+// X-Real-Ip or an X-Forwarded-* header.
+func isForwarded(k string) bool {
+	return k == "Forwarded" || k == "X-Real-Ip" || strings.HasPrefix(k, "X-Forwarded-")
+}
+
+// isUpgrade reports whether the request asks to switch protocols
+// (Connection: Upgrade with an Upgrade header), as WebSocket does.
+func isUpgrade(h http.Header) bool {
+	if _, ok := h["Upgrade"]; !ok {
+		return false
+	}
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if strings.EqualFold(textproto.TrimString(name), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}

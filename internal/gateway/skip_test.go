@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSkipPaths(t *testing.T) {
+	prefixes, err := cleanSkipPaths([]string{"/healthz", "/public/", "/a//b"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/healthz", "/public", "/a/b"}, prefixes)
+	skip := skipFunc(prefixes)
+	tests := []struct {
+		target string // request target as a client sends it
+		want   bool
+	}{
+		{"/healthz", true},
+		{"/healthz/", true},
+		{"/healthz/live", true},
+		{"/public/css/site.css?v=2", true},
+		{"/a/b/c", true},
+		{"/healthzX", false},             // not on a segment boundary
+		{"/health", false},               // shorter than the prefix
+		{"/api/healthz", false},          // not a prefix
+		{"/admin/../healthz", false},     // dot segments: the upstream may not clean them
+		{"/healthz/../admin", false},     // cleans to /admin
+		{"/healthz//x", false},           // doubled slash
+		{"/healthz/./x", false},          // dot segment
+		{"/health%7a", false},            // an escape that is not the default encoding
+		{"/healthz%2F..%2Fadmin", false}, // encoded slashes
+		{"/healthz/a%20b", true},         // the default encoding of a space is fine
+		{"/", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			u, err := url.ParseRequestURI(tt.target)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, skip(u.Path, u.RawPath != ""))
+		})
+	}
+	assert.Nil(t, skipFunc(nil), "no prefixes: no predicate, so the middleware skips nothing")
+}
