@@ -1,0 +1,259 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tokenguard/tokenguard/verifier"
+)
+
+// rejectKind is the refusal a negative entry repeats.
+type rejectKind uint8
+
+const (
+	kindInvalid rejectKind = iota
+	kindExpired
+	kindRevoked
+)
+
+// negativeErrs are the errors of negative hits, fixed so that a negative
+// hit allocates nothing.
+var negativeErrs = [...]error{
+	kindInvalid: fmt.Errorf("cache: token refused (cached answer): %w", verifier.ErrInvalidToken),
+	kindExpired: fmt.Errorf("cache: token expired (cached answer): %w", verifier.ErrTokenExpired),
+	kindRevoked: fmt.Errorf("cache: token revoked (cached answer): %w", verifier.ErrRevoked),
+}
+
+var (
+	errNoSlot  = fmt.Errorf("cache: no upstream slot free within VerifyTimeout (MaxInflight): %w", verifier.ErrUnavailable)
+	errNilUser = fmt.Errorf("cache: upstream returned neither user nor error: %w", verifier.ErrUnavailable)
+)
+
+func kindOf(err error) rejectKind {
+	switch {
+	case errors.Is(err, verifier.ErrRevoked):
+		return kindRevoked
+	case errors.Is(err, verifier.ErrTokenExpired):
+		return kindExpired
+	}
+	return kindInvalid
+}
+
+// maxLife caps entry lifetimes so deadline arithmetic cannot overflow.
+const maxLife = 100 * 365 * 24 * time.Hour
+
+// flight is the value a shared upstream call hands to its callers.
+type flight struct {
+	user  *verifier.User
+	iat   time.Time // the token's issue time, for the callers' revocation re-check
+	stale bool
+}
+
+// verifyMiss answers a token the positive table could not: from the
+// negative table, or through resolve.
+func (c *Cache) verifyMiss(ctx context.Context, token string, k key128, now int64) (*verifier.User, error) {
+	if c.neg != nil {
+		s := c.neg.shard(k)
+		if e, fresh := s.lookup(k, now); fresh {
+			if c.m != nil {
+				s.hits.Add(1)
+			}
+			return nil, negativeErrs[e.kind]
+		}
+	}
+	u, stale, err := c.resolve(ctx, token, k)
+	if stale {
+		c.m.stale()
+	} else {
+		c.m.miss()
+	}
+	return u, err
+}
+
+// refuseUnhashed refuses a token too short or too long to be worth hashing.
+func (c *Cache) refuseUnhashed(token string) (*verifier.User, error) {
+	c.m.miss()
+	c.m.rejected(reasonMalformed)
+	if token == "" {
+		return nil, errEmpty
+	}
+	return nil, errTooLong
+}
+
+// resolve pre-checks token, then joins (or starts) the one upstream call for
+// it and waits for its answer or for ctx, whichever comes first.
+func (c *Cache) resolve(ctx context.Context, token string, k key128) (*verifier.User, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("cache: %w", err)
+	}
+	wall, _ := c.clock.read()
+	cl, r, err := precheck(token, wall, c.opts.ClockSkew)
+	if err != nil {
+		c.m.rejected(r)
+		return nil, false, err
+	}
+	if err := c.revs.denies(cl.sub, cl.iat); err != nil {
+		// The claims are unverified, but refusing on them is safe: a forger
+		// can only get its own token refused.
+		c.m.rejected(reasonRevoked)
+		return nil, false, err
+	}
+	led := false // set by the call if this caller's function is the one run
+	ch := c.group.DoChan(token, func() (any, error) {
+		led = true
+		return c.fetch(ctx, token, k, cl)
+	})
+	if c.testHookJoined != nil {
+		c.testHookJoined()
+	}
+	select {
+	case res := <-ch:
+		if res.Shared && !led {
+			c.m.sharedFlight()
+		}
+		if res.Err != nil {
+			return nil, false, res.Err
+		}
+		f := res.Val.(flight)
+		// A Revoke may have landed after the call's own check; a caller that
+		// gets its answer after Revoke returned must see it.
+		if err := c.revs.denies(f.user.ID, f.iat); err != nil {
+			c.m.rejected(reasonRevoked)
+			return nil, false, err
+		}
+		return f.user, f.stale, nil
+	case <-ctx.Done():
+		return nil, false, fmt.Errorf("cache: waiting for verification: %w", ctx.Err())
+	}
+}
+
+// fetch is the shared upstream call for one token. It runs detached from
+// the caller that started it (context.WithoutCancel), bounded by
+// VerifyTimeout, so no caller's cancellation fails the others.
+func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (any, error) {
+	gen := c.gen.Load() // before the call: a Revoke from now on blocks the store
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.VerifyTimeout)
+	defer cancel()
+	select {
+	case c.sem <- struct{}{}:
+	default:
+		if c.testHookSemWait != nil {
+			c.testHookSemWait()
+		}
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			c.m.upstreamDone(outcomeUnavailable, -1)
+			return c.serveStale(k, cl, errNoSlot)
+		}
+	}
+	start := time.Now()
+	u, err := c.next.Verify(ctx, token)
+	<-c.sem
+	elapsed := time.Since(start)
+
+	invalid := errors.Is(err, verifier.ErrInvalidToken)
+	unavailable := errors.Is(err, verifier.ErrUnavailable)
+	switch {
+	case err == nil && u != nil:
+		c.m.upstreamDone(outcomeValid, elapsed)
+		return c.accept(u, k, cl, gen)
+	case err == nil:
+		c.m.upstreamDone(outcomeUnavailable, elapsed)
+		return c.serveStale(k, cl, errNilUser)
+	case invalid && !unavailable:
+		c.m.upstreamDone(outcomeInvalid, elapsed)
+		c.storeNegative(k, kindOf(err))
+		return nil, fmt.Errorf("cache: upstream: %w", err)
+	case unavailable || ctx.Err() != nil:
+		c.m.upstreamDone(outcomeUnavailable, elapsed)
+		if !unavailable { // our VerifyTimeout ended the call
+			err = fmt.Errorf("cache: upstream: %w: %w", verifier.ErrUnavailable, err)
+		} else {
+			err = fmt.Errorf("cache: upstream: %w", err)
+		}
+		return c.serveStale(k, cl, err)
+	default:
+		// An error of no known kind (or of both): never cached, never
+		// papered over with a stale answer.
+		c.m.upstreamDone(outcomeUnavailable, elapsed)
+		return nil, fmt.Errorf("cache: upstream: %w", err)
+	}
+}
+
+// accept checks a verified user against the revocation memory and stores it.
+func (c *Cache) accept(u *verifier.User, k key128, cl claims, gen uint64) (any, error) {
+	iat := u.IssuedAt
+	if iat.IsZero() {
+		iat = cl.iat
+	}
+	if err := c.revs.denies(u.ID, iat); err != nil {
+		c.m.rejected(reasonRevoked)
+		c.storeNegative(k, kindRevoked)
+		return nil, err
+	}
+	exp := cl.exp // authentic now that the upstream accepted the token
+	if !u.ExpiresAt.IsZero() && u.ExpiresAt.Before(exp) {
+		exp = u.ExpiresAt
+	}
+	c.storePositive(k, u, exp, gen)
+	return flight{user: u, iat: iat}, nil
+}
+
+// storePositive caches u for min(TTL, exp - ClockSkew - now), unless a
+// Revoke or Purge happened since gen was read.
+func (c *Cache) storePositive(k key128, u *verifier.User, exp time.Time, gen uint64) {
+	wall, now := c.clock.read()
+	life := min(exp.Add(-c.opts.ClockSkew).Sub(wall), maxLife)
+	if life <= 0 {
+		return // about to expire: answered, not cached
+	}
+	ttl := min(c.opts.TTL, life)
+	dead := life
+	if c.opts.StaleIfError < life-ttl {
+		dead = ttl + c.opts.StaleIfError
+	}
+	e := &entry{user: u, key: k, expires: now + int64(ttl), deadAt: now + int64(dead)}
+	s := c.pos.shard(k)
+	s.mu.Lock()
+	if c.gen.Load() == gen {
+		s.put(e, now)
+	}
+	s.mu.Unlock()
+}
+
+// storeNegative caches a refusal and drops any verified entry for the same
+// token, so that it cannot be served stale later.
+func (c *Cache) storeNegative(k key128, kind rejectKind) {
+	c.pos.shard(k).remove(k)
+	if c.neg == nil {
+		return
+	}
+	now := c.clock.mono()
+	ttl := int64(min(c.opts.NegativeTTL, maxLife))
+	e := &entry{key: k, kind: kind, expires: now + ttl, deadAt: now + ttl}
+	s := c.neg.shard(k)
+	s.mu.Lock()
+	s.put(e, now)
+	s.mu.Unlock()
+}
+
+// serveStale answers from a lapsed entry when StaleIfError allows, else
+// returns err.
+func (c *Cache) serveStale(k key128, cl claims, err error) (any, error) {
+	if c.opts.StaleIfError <= 0 {
+		return nil, err
+	}
+	now := c.clock.mono()
+	e := c.pos.shard(k).peek(k)
+	if e == nil || now >= e.deadAt {
+		return nil, err
+	}
+	iat := e.user.IssuedAt
+	if iat.IsZero() {
+		iat = cl.iat
+	}
+	return flight{user: e.user, iat: iat, stale: now >= e.expires}, nil
+}

@@ -1,0 +1,166 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenguard/tokenguard/verifier"
+)
+
+// joinCounter returns a test hook that reports on the returned channel each
+// time a caller has joined a flight.
+func joinCounter(c *Cache, buf int) <-chan struct{} {
+	joined := make(chan struct{}, buf)
+	c.testHookJoined = func() { joined <- struct{}{} }
+	return joined
+}
+
+func TestConcurrentMissesShareOneCall(t *testing.T) {
+	const n = 100
+	c, up, clk := newTestCache(t, Options{})
+	tok := newToken(t, clk.Now(), tokenSpec{})
+	joined := joinCounter(c, n)
+	entered, release := up.block()
+	defer release()
+
+	var wg sync.WaitGroup
+	users := make([]*verifier.User, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { users[i], errs[i] = c.Verify(context.Background(), tok) })
+	}
+	recv(t, entered)
+	for range n {
+		recv(t, joined)
+	}
+	release()
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		assert.Same(t, users[0], users[i])
+	}
+	assert.EqualValues(t, 1, up.calls.Load())
+}
+
+// The caller whose call started the flight gives up; the others still get
+// the answer, and the upstream call was not cancelled.
+func TestFirstCallerCancellation(t *testing.T) {
+	c, _, clk := newTestCache(t, Options{})
+	tok := newToken(t, clk.Now(), tokenSpec{})
+	joined := joinCounter(c, 2)
+
+	release := make(chan struct{})
+	upstreamCtxErr := make(chan error, 1)
+	inner := c.next
+	c.next = verifier.VerifierFunc(func(ctx context.Context, token string) (*verifier.User, error) {
+		<-release
+		upstreamCtxErr <- ctx.Err()
+		return inner.Verify(ctx, token)
+	})
+
+	firstCtx, cancelFirst := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Verify(firstCtx, tok)
+		first <- err
+	}()
+	recv(t, joined)
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.Verify(context.Background(), tok)
+		second <- err
+	}()
+	recv(t, joined)
+
+	cancelFirst()
+	assert.ErrorIs(t, recv(t, first), context.Canceled, "the first caller leaves on its own ctx")
+	close(release)
+	assert.NoError(t, recv(t, upstreamCtxErr), "the shared call outlives its first caller")
+	assert.NoError(t, recv(t, second), "the others still get the answer")
+	assert.Equal(t, 1, c.pos.len())
+}
+
+// A waiter leaves on its own deadline while the shared call goes on.
+func TestWaiterLeavesOnOwnContext(t *testing.T) {
+	c, up, clk := newTestCache(t, Options{})
+	tok := newToken(t, clk.Now(), tokenSpec{})
+	entered, release := up.block()
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Verify(ctx, tok)
+		done <- err
+	}()
+	recv(t, entered)
+	cancel()
+	err := recv(t, done)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, verifier.ErrInvalidToken)
+	release()
+	// The call goes on without the caller and stores its answer before it
+	// ends: the next caller joins it or hits, and no second call is made.
+	_, err = c.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.pos.len())
+	assert.EqualValues(t, 1, up.calls.Load())
+}
+
+func TestMaxInflight(t *testing.T) {
+	const limit, n = 2, 5
+	c, up, clk := newTestCache(t, Options{MaxInflight: limit, VerifyTimeout: time.Hour})
+	semWait := make(chan struct{}, n)
+	c.testHookSemWait = func() { semWait <- struct{}{} }
+	entered, release := up.block()
+
+	var wg sync.WaitGroup
+	for i := range n {
+		tok := newToken(t, clk.Now(), tokenSpec{sub: fmt.Sprint("user-", i)})
+		wg.Go(func() {
+			_, err := c.Verify(context.Background(), tok)
+			assert.NoError(t, err)
+		})
+	}
+	for range limit {
+		recv(t, entered)
+	}
+	for range n - limit {
+		recv(t, semWait)
+	}
+	// Every flight is either in the upstream or waiting for a slot.
+	assert.EqualValues(t, limit, up.calls.Load(), "no more than MaxInflight calls at once")
+	assert.Len(t, c.sem, limit)
+	release()
+	wg.Wait()
+	assert.EqualValues(t, n, up.calls.Load())
+	assert.Empty(t, c.sem, "every slot given back")
+}
+
+// A flight that cannot get a slot within VerifyTimeout fails as unavailable.
+func TestMaxInflightTimeout(t *testing.T) {
+	c, up, clk := newTestCache(t, Options{MaxInflight: 1, VerifyTimeout: time.Millisecond})
+	c.sem <- struct{}{} // the only slot is taken
+	_, err := c.Verify(context.Background(), newToken(t, clk.Now(), tokenSpec{}))
+	assert.ErrorIs(t, err, verifier.ErrUnavailable)
+	assert.Zero(t, up.calls.Load())
+}
+
+// The shared call's own deadline (VerifyTimeout) turns into ErrUnavailable
+// even when the upstream reports it as a bare context error.
+func TestVerifyTimeout(t *testing.T) {
+	clk := newFakeClock()
+	c := New(verifier.VerifierFunc(func(ctx context.Context, _ string) (*verifier.User, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}), Options{Now: clk.Now, VerifyTimeout: time.Millisecond})
+	_, err := c.Verify(context.Background(), newToken(t, clk.Now(), tokenSpec{}))
+	assert.ErrorIs(t, err, verifier.ErrUnavailable)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Zero(t, c.pos.len())
+}
