@@ -64,7 +64,7 @@ bench: ## Load harness: tokenguard vs bare upstream, plain Go proxy and nginx; w
 
 .PHONY: soak
 soak: ## Bounded 5-minute soak through `tokenguard proxy` (not run in CI).
-	$(GO) test -race -count=1 -timeout 20m -run 'TestSoak|TestFaultMatrix' -soak ./reliability/
+	$(GO) test -race -count=1 -timeout 20m -run 'TestSoak|TestFaultMatrix' ./reliability/ -soak
 
 .PHONY: clean
 clean: ## Remove build outputs.
