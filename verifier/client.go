@@ -157,10 +157,11 @@ func (c *Client) call(parent context.Context, op, method, target string, body []
 			var resp *response
 			resp, err = c.roundTrip(ctx, method, target, tok, body)
 			if err == nil {
-				if attempt == 0 && resp.status == http.StatusUnauthorized &&
-					errorCode(resp.body) == CodeInvalidSession {
-					stale = tok
-					continue
+				if attempt == 0 && resp.status == http.StatusUnauthorized {
+					if msg, code := errorFields(resp.body); isAdminSessionError(code, msg) {
+						stale = tok
+						continue
+					}
 				}
 				return resp, nil
 			}
@@ -259,12 +260,6 @@ func errorFields(body []byte) (msg, code string) {
 	_ = json.Unmarshal(fields.Error, &msg) // not a string: stays empty
 	_ = json.Unmarshal(fields.Code, &code)
 	return msg, code
-}
-
-// errorCode returns the "error_code" of an error body, or "".
-func errorCode(body []byte) string {
-	_, code := errorFields(body)
-	return code
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date

@@ -43,8 +43,9 @@ type Config struct {
 	Now func() time.Time
 
 	// OnRevoke, if not nil, is called after RevokeSessions, DisableUser or
-	// DeleteUser succeeds, with the user id and the time the call was made,
-	// so that a cache can purge the user's entries at once. It is called
+	// DeleteUser succeeds, with the user id and the time the answer arrived
+	// (so sessions ended while the call ran are covered), so that a cache
+	// can purge the user's entries at once. It is called
 	// synchronously and must not block for long.
 	OnRevoke func(userID string, at time.Time)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -44,8 +45,9 @@ func (e *kindError) Unwrap() error { return e.parent }
 // APIError is an error answer of the App Services Admin API.
 //
 // errors.Is(err, ErrUnavailable) holds for 5xx and 429 answers, and
-// errors.Is(err, ErrInvalidToken) for a 401 whose code is not InvalidSession
-// (an InvalidSession 401 is about the admin session, not the user's token).
+// errors.Is(err, ErrInvalidToken) for a 401 that is not about the admin
+// session (code InvalidSession, or no code and an "invalid session: ..."
+// message): those concern the gateway's own session, not the user's token.
 type APIError struct {
 	// StatusCode is the HTTP status of the answer.
 	StatusCode int
@@ -76,9 +78,21 @@ func (e *APIError) Is(target error) bool {
 	case ErrUnavailable:
 		return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests
 	case ErrInvalidToken:
-		return e.StatusCode == http.StatusUnauthorized && e.Code != CodeInvalidSession
+		return e.StatusCode == http.StatusUnauthorized && !isAdminSessionError(e.Code, e.Message)
 	}
 	return false
+}
+
+// isAdminSessionError reports whether a 401 is about the admin session rather
+// than the token it was asked about: the code InvalidSession, or no code and
+// a message such as "invalid session: valid Issuer required", which App
+// Services sends without one (APPSERVICES.md, Admin authentication).
+func isAdminSessionError(code, message string) bool {
+	if code == CodeInvalidSession {
+		return true
+	}
+	const prefix = "invalid session"
+	return code == "" && len(message) >= len(prefix) && strings.EqualFold(message[:len(prefix)], prefix)
 }
 
 // Error codes ("error_code") used by the App Services backend.

@@ -227,16 +227,17 @@ func (c *Client) RevokeSessions(ctx context.Context, userID string) error {
 }
 
 // revoking runs an operation that ends a user's sessions and then calls
-// Config.OnRevoke. Its time is taken before the request is sent, so tokens
-// App Services issued while the call was under way are covered as well:
-// revoking a little too much is safe, too little is not.
+// Config.OnRevoke. Its time is taken once the answer has arrived: a session
+// opened while the call was under way may have been ended by it, and a
+// cache refuses tokens issued at or before the time it is given, so the
+// later time covers those too. Revoking a little too much (a login that
+// raced the call) is safe; too little is not.
 func (c *Client) revoking(ctx context.Context, op, method, userID, suffix string) error {
-	at := c.now()
 	if err := c.userCall(ctx, op, method, userID, suffix, nil, nil); err != nil {
 		return err
 	}
 	if c.onRevoke != nil {
-		c.onRevoke(userID, at)
+		c.onRevoke(userID, c.now())
 	}
 	return nil
 }

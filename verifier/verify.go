@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -52,16 +52,14 @@ func (c *Client) VerifyToken(ctx context.Context, token string) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := decodeVerifyResponse(resp.status, resp.header, resp.body, c.now())
-	if err != nil {
-		// An upstream that echoes the token must not leak it into logs. The
-		// APIError was made for this call alone, so it can be edited.
-		var ae *APIError
-		if errors.As(err, &ae) && strings.Contains(ae.Message, token) {
-			ae.Message = strings.ReplaceAll(ae.Message, token, "[token]")
-		}
+	body := resp.body
+	if resp.status != http.StatusOK && bytes.Contains(body, []byte(token)) {
+		// An upstream that echoes the token must not leak it into logs.
+		// Scrub the whole body before any of it is cut to a message, so no
+		// part of the token survives the cut either.
+		body = bytes.ReplaceAll(body, []byte(token), []byte("[token]"))
 	}
-	return u, err
+	return decodeVerifyResponse(resp.status, resp.header, body, c.now())
 }
 
 // verifyBody returns {"token":"<token>"}. JWTs are plain ASCII, which is
@@ -90,7 +88,7 @@ func decodeVerifyResponse(status int, header http.Header, body []byte, now time.
 		return decodeClaims(body)
 	}
 	ae := (&response{status: status, header: header, body: body}).apiError(now)
-	if status == http.StatusBadRequest || (status == http.StatusUnauthorized && ae.Code != CodeInvalidSession) {
+	if status == http.StatusBadRequest || (status == http.StatusUnauthorized && !isAdminSessionError(ae.Code, ae.Message)) {
 		return nil, &invalidTokenError{reason: "refused", api: ae}
 	}
 	return nil, &unavailableError{op: "verify token", err: ae}

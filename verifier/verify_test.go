@@ -174,6 +174,30 @@ func TestVerifyTokenEdgeCases(t *testing.T) {
 		assert.NotContains(t, err.Error(), testToken)
 		assert.Contains(t, err.Error(), "signature is invalid")
 	})
+	t.Run("token echoed across the message cut is redacted whole", func(t *testing.T) {
+		// The message is cut to 512 bytes; the token must be gone before
+		// the cut, or its first part would survive it.
+		f := newFakeAPI(t)
+		pad := strings.Repeat("x", 512-len(testToken)/2)
+		f.handle(http.MethodPost, "/users/verify_token", answer(401, `{"error":"`+pad+testToken+`"}`))
+		c := newTestClient(t, f, newFakeClock())
+		_, err := c.Verify(testCtx(t), testToken)
+		require.ErrorIs(t, err, ErrInvalidToken)
+		assert.NotContains(t, err.Error(), testToken[:len(testToken)/2-8])
+	})
+	t.Run("401 invalid session without a code is the admin's, not the user's", func(t *testing.T) {
+		// App Services answers an unusable admin token with
+		// {"error":"invalid session: valid Issuer required"} and no code.
+		f := newFakeAPI(t)
+		f.handle(http.MethodPost, "/users/verify_token",
+			answer(401, `{"error":"invalid session: valid Issuer required"}`))
+		c := newTestClient(t, f, newFakeClock())
+
+		_, err := c.Verify(testCtx(t), testToken)
+		assert.ErrorIs(t, err, ErrUnavailable)
+		assert.NotErrorIs(t, err, ErrInvalidToken)
+		assert.Equal(t, 2, f.callCount(http.MethodPost, "/users/verify_token"), "renewed and retried once")
+	})
 	t.Run("401 InvalidSession is retried once, never the user's fault", func(t *testing.T) {
 		f := newFakeAPI(t)
 		f.handle(http.MethodPost, "/users/verify_token", answer(200, claimsBody))
