@@ -134,6 +134,9 @@ func (c *Cache) resolve(ctx context.Context, token string, k key128) (*verifier.
 // VerifyTimeout, so no caller's cancellation fails the others.
 func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (any, error) {
 	gen := c.gen.Load() // before the call: a Revoke from now on blocks the store
+	if ok, f, err := c.settled(k, cl); ok {
+		return f, err
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.VerifyTimeout)
 	defer cancel()
 	select {
@@ -181,6 +184,27 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (a
 		c.m.upstreamDone(outcomeUnavailable, elapsed)
 		return nil, fmt.Errorf("cache: upstream: %w", err)
 	}
+}
+
+// settled answers from the tables when an earlier flight for the same token
+// stored its answer after this caller missed them but before it started this
+// flight: without it, a stampede that straddles the end of a flight makes a
+// second upstream call. The check is cheap next to that call.
+func (c *Cache) settled(k key128, cl claims) (ok bool, res any, err error) {
+	now := c.clock.mono()
+	if e, fresh := c.pos.shard(k).lookup(k, now); fresh {
+		iat := e.user.IssuedAt
+		if iat.IsZero() {
+			iat = cl.iat
+		}
+		return true, flight{user: e.user, iat: iat}, nil
+	}
+	if c.neg != nil {
+		if e, fresh := c.neg.shard(k).lookup(k, now); fresh {
+			return true, nil, negativeErrs[e.kind]
+		}
+	}
+	return false, nil, nil
 }
 
 // accept checks a verified user against the revocation memory and stores it.

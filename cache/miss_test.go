@@ -164,3 +164,37 @@ func TestVerifyTimeout(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Zero(t, c.pos.len())
 }
+
+// A caller that missed the table just before an earlier flight for its token
+// stored the answer, and so starts a flight of its own after that one ended,
+// must be answered from the table: a stampede straddling the end of a flight
+// made a second upstream call (seen in the load harness's stampede runs).
+func TestLateJoinerAfterFlightMakesNoSecondCall(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		token func(now time.Time) string
+		want  error
+	}{
+		{"verified", func(now time.Time) string { return newToken(t, now, tokenSpec{}) }, nil},
+		{"refused", func(now time.Time) string {
+			tok := newToken(t, now, tokenSpec{})
+			return tok[:len(tok)-2] + "xx" // bad signature: the upstream refuses it
+		}, verifier.ErrInvalidToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, up, clk := newTestCache(t, Options{})
+			tok := tc.token(clk.Now())
+			_, err := c.Verify(context.Background(), tok) // the first flight stores its answer
+			require.ErrorIs(t, err, tc.want)
+			require.EqualValues(t, 1, up.calls.Load())
+
+			// The late caller: past its own table lookup, now at the flight.
+			u, _, err := c.resolve(context.Background(), tok, c.keys.key(tok))
+			require.ErrorIs(t, err, tc.want)
+			if tc.want == nil {
+				require.NotNil(t, u)
+			}
+			assert.EqualValues(t, 1, up.calls.Load(), "answered from the table, not the upstream")
+		})
+	}
+}
