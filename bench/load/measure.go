@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+)
+
+// runResult is one system's figures in one round of one scenario.
+type runResult struct {
+	Scenario      string             `json:"scenario"`
+	System        string             `json:"system"`
+	Round         int                `json:"round"`
+	Requests      int64              `json:"requests"`
+	Seconds       float64            `json:"seconds"`
+	RPS           float64            `json:"rps"`
+	P50US         float64            `json:"p50_us"`
+	P90US         float64            `json:"p90_us"`
+	P99US         float64            `json:"p99_us"`
+	MaxUS         float64            `json:"max_us"`
+	Non2xx        int64              `json:"non2xx"`
+	Errors        int64              `json:"errors"`         // no HTTP answer: connect, read, write, timeout
+	UpstreamCalls int64              `json:"upstream_calls"` // verify_token calls the emulator served
+	CPUUS         float64            `json:"cpu_us"`         // gateway processes' user+system CPU
+	CPUPerReqUS   float64            `json:"cpu_per_req_us"`
+	RSSPeakKB     int64              `json:"rss_peak_kb"`
+	Extra         map[string]float64 `json:"extra,omitempty"`
+	Err           string             `json:"error,omitempty"`
+}
+
+// window measures a system over one run: gateway CPU, peak RSS, verify calls
+// and what reached the upstream.
+type window struct {
+	h     *harness
+	pids  []int
+	cpu0  float64
+	calls int64
+	up    counters
+	rss   *rssSampler
+}
+
+func (h *harness) begin(ctx context.Context, s *system) *window {
+	w := &window{h: h, pids: s.pids()}
+	w.cpu0 = cpuOf(w.pids)
+	w.calls = h.emu.Calls(verifiertest.EndpointVerifyToken)
+	w.up = h.up.snapshot()
+	w.rss = sampleRSS(ctx, w.pids, 100*time.Millisecond)
+	return w
+}
+
+// end fills r's CPU, RSS and call figures; requests is what CPU is divided by.
+func (w *window) end(r *runResult, requests int64) counters {
+	r.RSSPeakKB = w.rss.Stop()
+	if len(w.pids) > 0 {
+		r.CPUUS = cpuOf(w.pids) - w.cpu0
+		if requests > 0 {
+			r.CPUPerReqUS = r.CPUUS / float64(requests)
+		}
+	}
+	r.UpstreamCalls = w.h.emu.Calls(verifiertest.EndpointVerifyToken) - w.calls
+	return w.h.up.snapshot().sub(w.up)
+}
+
+// fromWrk copies wrk's figures into r.
+func (r *runResult) fromWrk(w wrkResult) {
+	r.Requests, r.Seconds, r.RPS = w.Requests, float64(w.DurationUS)/1e6, w.RPS()
+	r.P50US, r.P90US, r.P99US, r.MaxUS = float64(w.P50US), float64(w.P90US), float64(w.P99US), float64(w.MaxUS)
+	r.Non2xx, r.Errors = w.StatusErrors, w.SocketErrors()
+}
+
+// fromBurst copies a stampede's figures into r.
+func (r *runResult) fromBurst(b burstResult, elapsed time.Duration) {
+	r.Requests = int64(len(b.LatUS))
+	r.Seconds = elapsed.Seconds()
+	r.RPS = float64(r.Requests) / r.Seconds
+	r.P50US, r.P90US, r.P99US = percentile(b.LatUS, 50), percentile(b.LatUS, 90), percentile(b.LatUS, 99)
+	r.MaxUS = percentile(b.LatUS, 100)
+	r.Non2xx, r.Errors = b.non2xx(), int64(b.Errors)
+}
+
+// warm sends every token once through s with a few parallel clients, so the
+// system's cache holds them; each must be admitted.
+func (h *harness) warm(ctx context.Context, s *system, toks []string) error {
+	if !s.Auth || len(toks) == 0 {
+		return nil
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
+	var (
+		next   atomic.Int64
+		mu     sync.Mutex // guards bad
+		bad    = map[string]int{}
+		wg     sync.WaitGroup
+		badAny atomic.Bool
+	)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(toks)) && ctx.Err() == nil; i = next.Add(1) - 1 {
+				code, err := get(ctx, client, s.URL+"/", toks[i])
+				if err == nil && code == http.StatusOK {
+					continue
+				}
+				key := strconv.Itoa(code)
+				if err != nil {
+					key = err.Error()
+				}
+				mu.Lock()
+				bad[key]++
+				mu.Unlock()
+				badAny.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	if badAny.Load() {
+		return fmt.Errorf("warm-up of (%s): %d tokens not admitted: %v", s.ID, len(bad), bad)
+	}
+	return ctx.Err()
+}
+
+func get(ctx context.Context, c *http.Client, url, token string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// revoke calls tokenguard's revoke webhook for uid and returns its status.
+func (h *harness) revoke(ctx context.Context, s *system, uid string, at time.Time) (int, error) {
+	body, _ := json.Marshal(map[string]any{"user_id": uid, "revoked_at": at.Unix()})
+	mac := hmac.New(sha256.New, []byte(h.secret))
+	mac.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.AdminURL+"/revoke", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Tokenguard-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// scrapeMetrics reads chosen samples from tokenguard's /metrics; names are
+// matched as written in the exposition format, labels included.
+func (h *harness) scrapeMetrics(ctx context.Context, s *system, names ...string) map[string]float64 {
+	out := map[string]float64{}
+	if s.AdminURL == "" {
+		return out
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.AdminURL+"/metrics", nil)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return out
+	}
+	return parseMetrics(io.LimitReader(resp.Body, 8<<20), names...)
+}
+
+// parseMetrics picks the samples named (metric name plus labels, exactly as
+// exposed) out of Prometheus text exposition.
+func parseMetrics(r io.Reader, names ...string) map[string]float64 {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || !want[line[:i]] {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
