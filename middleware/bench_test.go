@@ -62,7 +62,10 @@ func BenchmarkHandlerHitMetrics(b *testing.B) {
 }
 
 // BenchmarkHandlerHitGateway sets identity headers and hides the token: a
-// request header map is rebuilt per request, so the request is cloned.
+// request header map is rebuilt per request, so the request is cloned. Of
+// its 6 allocs/op, 3 are that clone (the request and its header map); the
+// middleware adds 3 (the identity values, WithValue, WithContext), the
+// identity being memoized per *User (TestHitPathAllocationsGateway).
 func BenchmarkHandlerHitGateway(b *testing.B) {
 	h := New(fixedVerifier, WithLogger(quiet), WithGatewayMode()).Handler(benchNext)
 	req, w := hitRequest(), nopWriter{h: http.Header{}}

@@ -101,7 +101,10 @@ type Decision struct {
 	RetryAfter time.Duration
 	// Identity holds the identity headers to set on the request before it
 	// goes on, when identity headers are on (WithIdentityHeaders) and the
-	// request is authenticated; nil otherwise.
+	// request is authenticated; nil otherwise. It is served from a memo
+	// shared by every request of the same *verifier.User and must not be
+	// modified (append to it copies: its capacity is its length). Set the
+	// values on the request as copies, never by handing out a slice of it.
 	Identity []Header
 	// Hide says how to remove the token's credential from the request when
 	// credentials are hidden (WithHideCredentials) and the request is
@@ -151,7 +154,7 @@ func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision
 		d = m.verify(ctx, tok)
 		if d.Kind == KindAuthenticated {
 			if m.identity {
-				d.Identity = m.IdentityHeaders(d.User)
+				d.Identity = m.identityOf(d.User)
 			}
 			if m.hide {
 				d.Hide = hideFor(lookup, src)

@@ -25,7 +25,10 @@ import (
 // from the subrequest itself (Envoy). They name the request in log lines, and
 // the URI's query is where LookupQuery looks. The skip predicate and
 // preflight pass-through apply to them only with WithTrustForwardedRequest,
-// since a client may send those headers itself. Credentials cannot be hidden
+// since a client may send those headers itself, and even then only when they
+// are unambiguous: if a header appears more than once, or both URI headers
+// (or both method headers) are present and disagree, the subrequest is
+// authenticated like any other (fail closed). Credentials cannot be hidden
 // here: the proxy forwards the client's request as it is.
 func (m *Middleware) ForwardAuth() http.Handler {
 	return http.HandlerFunc(m.serveForwardAuth)
@@ -33,7 +36,7 @@ func (m *Middleware) ForwardAuth() http.Handler {
 
 func (m *Middleware) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	src := newForwardSource(r)
-	if m.trustForwarded && m.passUnauthenticatedForwarded(r, &src) {
+	if m.trustForwarded && !src.ambiguous && m.passUnauthenticatedForwarded(r, &src) {
 		writeForwardOK(w, m.blankIdentity())
 		return
 	}
@@ -48,7 +51,7 @@ func (m *Middleware) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	id := d.Identity
 	if id == nil {
-		id = m.IdentityHeaders(d.User)
+		id = m.identityOf(d.User)
 	}
 	if len(id) > 0 && id[len(id)-1].Name != m.names.userData {
 		// No custom user data: still answer the header, empty, so a proxy
@@ -62,9 +65,7 @@ func (m *Middleware) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 
 func writeForwardOK(w http.ResponseWriter, identity []Header) {
 	h := w.Header()
-	for _, id := range identity {
-		h[id.Name] = []string{id.Value}
-	}
+	setHeaders(h, identity)
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }
@@ -93,25 +94,46 @@ type forwardSource struct {
 	r      *http.Request
 	method string
 	uri    string
+	// ambiguous: the forwarded method or URI headers repeat or disagree,
+	// so that the original request cannot be told for sure; skip rules
+	// must not apply.
+	ambiguous bool
 }
 
 func newForwardSource(r *http.Request) forwardSource {
-	method := firstHeader(r.Header, "X-Forwarded-Method", "X-Original-Method")
+	method, mok := forwardedValue(r.Header, "X-Forwarded-Method", "X-Original-Method")
 	if method == "" {
 		method = r.Method
 	}
-	uri := firstHeader(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	uri, uok := forwardedValue(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
 	if uri == "" {
 		uri = r.URL.RequestURI()
 	}
-	return forwardSource{r: r, method: method, uri: uri}
+	return forwardSource{r: r, method: method, uri: uri, ambiguous: !mok || !uok}
 }
 
-func firstHeader(h http.Header, names ...string) string {
-	for _, n := range names {
-		if v := h.Get(n); v != "" {
-			return v
-		}
+// forwardedValue returns the value of the first of the two canonical header
+// names a and b that has a non-empty one, and whether the pair is
+// unambiguous: neither header appears more than once, and if both are
+// present they agree. A proxy that overwrites one of them leaves the other
+// as the client sent it, so a disagreement may be a client's forgery.
+func forwardedValue(h http.Header, a, b string) (string, bool) {
+	va, vb := h[a], h[b]
+	if len(va) > 1 || len(vb) > 1 {
+		return firstNonEmpty(va, vb), false
+	}
+	if len(va) == 1 && len(vb) == 1 && va[0] != vb[0] {
+		return firstNonEmpty(va, vb), false
+	}
+	return firstNonEmpty(va, vb), true
+}
+
+func firstNonEmpty(va, vb []string) string {
+	if len(va) > 0 && va[0] != "" {
+		return va[0]
+	}
+	if len(vb) > 0 {
+		return vb[0]
 	}
 	return ""
 }

@@ -113,6 +113,47 @@ func TestForwardAuth(t *testing.T) {
 			status: http.StatusOK, userID: ptr(""),
 		},
 		{
+			name:   "trusted, but a client's X-Original-URI disagrees with the proxy's X-Forwarded-Uri",
+			opts:   []Option{public, WithTrustForwardedRequest(true)},
+			header: map[string]string{"X-Forwarded-Uri": "/private", "X-Original-URI": "/public/x"},
+			status: http.StatusUnauthorized, challenge: `Bearer realm="tokenguard"`,
+		},
+		{
+			name:   "trusted, but a client's X-Forwarded-Uri disagrees with the proxy's X-Original-URI",
+			opts:   []Option{public, WithTrustForwardedRequest(true)},
+			header: map[string]string{"X-Forwarded-Uri": "/public/x", "X-Original-URI": "/private"},
+			status: http.StatusUnauthorized, challenge: `Bearer realm="tokenguard"`,
+		},
+		{
+			name:   "trusted, an empty X-Forwarded-Uri against X-Original-URI",
+			opts:   []Option{public, WithTrustForwardedRequest(true)},
+			header: map[string]string{"X-Forwarded-Uri": "", "X-Original-URI": "/public/x"},
+			status: http.StatusUnauthorized, challenge: `Bearer realm="tokenguard"`,
+		},
+		{
+			name:   "trusted, both URI headers agree",
+			opts:   []Option{public, WithTrustForwardedRequest(true)},
+			header: map[string]string{"X-Forwarded-Uri": "/public/x", "X-Original-URI": "/public/x"},
+			status: http.StatusOK, userID: ptr(""),
+		},
+		{
+			name: "trusted preflight, but the method headers disagree",
+			opts: []Option{WithPreflight(true), WithTrustForwardedRequest(true)},
+			header: map[string]string{
+				"X-Forwarded-Method": "OPTIONS", "X-Original-Method": "GET",
+				"Access-Control-Request-Method": "POST", "X-Forwarded-Uri": "/api",
+			},
+			status: http.StatusUnauthorized, challenge: `Bearer realm="tokenguard"`,
+		},
+		{
+			name: "trusted skip, but the method headers disagree",
+			opts: []Option{public, WithTrustForwardedRequest(true)},
+			header: map[string]string{
+				"X-Forwarded-Method": "GET", "X-Original-Method": "POST", "X-Forwarded-Uri": "/public/x",
+			},
+			status: http.StatusUnauthorized, challenge: `Bearer realm="tokenguard"`,
+		},
+		{
 			name:   "query token in the forwarded URI",
 			opts:   []Option{WithLookup(LookupQuery("access_token"))},
 			header: map[string]string{"X-Forwarded-Uri": "/ws?access_token=" + goodToken},
@@ -224,5 +265,38 @@ func TestForwardAuthAlwaysAnswersUserData(t *testing.T) {
 		require.Equal(t, http.StatusOK, rec.Code)
 		assert.Equal(t, "user-1", rec.Header().Get("X-Auth-User-Id"))
 		assert.Equal(t, []string{""}, rec.Header()["X-Auth-User-Data"])
+	}
+}
+
+// A forwarded header sent twice (the proxy's and the client's) is never
+// trusted, whichever comes first.
+func TestForwardAuthRepeatedForwardedHeaders(t *testing.T) {
+	public := WithSkip(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/public/") })
+	m := newTest(public, WithPreflight(true), WithTrustForwardedRequest(true))
+	cases := []struct {
+		name   string
+		header http.Header
+	}{
+		{"X-Forwarded-Uri twice", http.Header{"X-Forwarded-Uri": {"/public/x", "/private"}}},
+		{"X-Forwarded-Uri twice, the same", http.Header{"X-Forwarded-Uri": {"/public/x", "/public/x"}}},
+		{"X-Original-Uri twice", http.Header{"X-Original-Uri": {"/private", "/public/x"}}},
+		{"X-Forwarded-Method twice", http.Header{
+			"X-Forwarded-Method": {"OPTIONS", "GET"}, "Access-Control-Request-Method": {"POST"}, "X-Forwarded-Uri": {"/api"},
+		}},
+		{"X-Original-Method twice", http.Header{
+			"X-Original-Method": {"OPTIONS", "OPTIONS"}, "Access-Control-Request-Method": {"POST"}, "X-Original-Uri": {"/api"},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := subrequest(nil)
+			for k, vv := range tc.header {
+				req.Header[k] = vv
+			}
+			rec := httptest.NewRecorder()
+			m.ForwardAuth().ServeHTTP(rec, req)
+			assert.Equal(t, http.StatusUnauthorized, rec.Code)
+			assert.NotContains(t, rec.Header(), "X-Auth-User-Id")
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -202,6 +203,50 @@ func FuzzQuery(f *testing.F) {
 		for k, vs := range want {
 			if strings.Join(got[k], "\x00") != strings.Join(vs, "\x00") {
 				t.Fatalf("removal changed %q: %v -> %v", k, vs, got[k])
+			}
+		}
+	})
+}
+
+// FuzzForwardedRequest checks that ForwardAuth, trusting the forwarded
+// headers, passes a subrequest without a token only when the URI headers
+// present agree on a skipped path, none of them repeated.
+func FuzzForwardedRequest(f *testing.F) {
+	f.Add("/public/x", "", "GET", "", false)
+	f.Add("/private", "/public/x", "", "", false)
+	f.Add("/public/x", "/public/x", "GET", "POST", false)
+	f.Add("/public/x", "", "", "", true)
+	public := WithSkip(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/public/") })
+	m := newTest(public, WithTrustForwardedRequest(true))
+	h := m.ForwardAuth()
+	f.Fuzz(func(t *testing.T, fwdURI, origURI, fwdMethod, origMethod string, repeat bool) {
+		req := httptest.NewRequest(http.MethodGet, "/auth", nil)
+		set := func(k, v string) {
+			if v != "" {
+				req.Header[k] = []string{v}
+				if repeat {
+					req.Header[k] = append(req.Header[k], v)
+				}
+			}
+		}
+		set("X-Forwarded-Uri", fwdURI)
+		set("X-Original-Uri", origURI)
+		set("X-Forwarded-Method", fwdMethod)
+		set("X-Original-Method", origMethod)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			return
+		}
+		if repeat && (fwdURI != "" || origURI != "" || fwdMethod != "" || origMethod != "") {
+			t.Fatalf("passed with repeated forwarded headers")
+		}
+		if fwdURI != "" && origURI != "" && fwdURI != origURI || fwdMethod != "" && origMethod != "" && fwdMethod != origMethod {
+			t.Fatalf("passed with disagreeing forwarded headers %q %q %q %q", fwdURI, origURI, fwdMethod, origMethod)
+		}
+		for _, u := range []string{fwdURI, origURI} {
+			if u != "" && !strings.HasPrefix(u, "/public/") {
+				t.Fatalf("passed %q, not under the skipped prefix", u)
 			}
 		}
 	})

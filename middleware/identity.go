@@ -88,11 +88,30 @@ func (m *Middleware) stripIdentity(h http.Header) {
 // empty when unknown) and, when u has custom user data, User-Data (that JSON
 // in unpadded base64url, RFC 4648 section 5). A value that could not travel
 // in a header (control characters) is sent empty. It returns nil for a nil
-// user.
+// user. The slice is the caller's own.
 func (m *Middleware) IdentityHeaders(u *verifier.User) []Header {
+	hs := m.identityOf(u)
+	if hs == nil {
+		return nil
+	}
+	return append([]Header(nil), hs...)
+}
+
+// identityOf is IdentityHeaders without the copy: the slice may be shared
+// (served from the memo when identity headers are on) and must not be
+// modified.
+func (m *Middleware) identityOf(u *verifier.User) []Header {
 	if u == nil {
 		return nil
 	}
+	if m.memo != nil {
+		return m.memo.get(u, m.computeIdentity)
+	}
+	return m.computeIdentity(u)
+}
+
+// computeIdentity builds the identity headers of u, a non-nil user.
+func (m *Middleware) computeIdentity(u *verifier.User) []Header {
 	n := &m.names
 	var expires string
 	if !u.ExpiresAt.IsZero() {
@@ -108,6 +127,21 @@ func (m *Middleware) IdentityHeaders(u *verifier.User) []Header {
 		hs = append(hs, Header{n.userData, base64.RawURLEncoding.EncodeToString(d)})
 	}
 	return hs
+}
+
+// setHeaders sets each of hs on h, replacing any value there, with one
+// allocation: the values live in one fresh backing array, which each header
+// gets a capped one-element window of, so that no two requests share values
+// and an append to one header cannot overwrite the next.
+func setHeaders(h http.Header, hs []Header) {
+	if len(hs) == 0 {
+		return
+	}
+	vals := make([]string, len(hs))
+	for i, x := range hs {
+		vals[i] = x.Value
+		h[x.Name] = vals[i : i+1 : i+1]
+	}
 }
 
 // blankIdentity returns every identity header with an empty value: what

@@ -27,6 +27,7 @@ type Middleware struct {
 	retryAfter     time.Duration
 	names          identityNames
 	refusals       refusals
+	memo           *identityMemo // identity headers per user; nil when identity headers are off
 }
 
 // New returns a Middleware that verifies tokens with v. It panics if v is
@@ -57,6 +58,9 @@ func New(v verifier.Verifier, opts ...Option) *Middleware {
 	}
 	if o.hide != nil {
 		m.hide = *o.hide
+	}
+	if m.identity {
+		m.memo = new(identityMemo)
 	}
 	if m.onError == nil {
 		m.onError = DefaultErrorHandler
@@ -98,9 +102,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		if r.Header == nil && d.Identity != nil {
 			r.Header = http.Header{} // a hand-built request
 		}
-		for _, h := range d.Identity {
-			r.Header[h.Name] = []string{h.Value}
-		}
+		setHeaders(r.Header, d.Identity)
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), d.User)))
 	})
 }

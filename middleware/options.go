@@ -167,11 +167,15 @@ func WithIdentityHeaders(prefix string) Option {
 	if prefix == "" {
 		prefix = DefaultIdentityPrefix
 	}
-	if !validToken(prefix) {
+	if !ValidHeaderName(prefix) {
 		panic(fmt.Sprintf("middleware: identity header prefix %q is not a header name", prefix))
 	}
 	return func(o *options) { o.identity, o.prefix = true, prefix }
 }
+
+// ValidHeaderName reports whether s is a non-empty RFC 9110 token, the
+// syntax of a header name: what WithIdentityHeaders requires of its prefix.
+func ValidHeaderName(s string) bool { return validToken(s) }
 
 // WithHideCredentials removes the credential a token came from before an
 // authenticated request goes on: the Authorization (or LookupHeader) header,

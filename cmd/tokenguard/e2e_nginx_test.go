@@ -108,3 +108,45 @@ func looksLikeIdentity(name string) bool {
 	n := strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(name))
 	return strings.HasPrefix(n, "x-auth-")
 }
+
+// TestNginxSkipPathTrustsOnlyNginx runs forward-auth with --skip-path and
+// --trust-forwarded-uri behind examples/nginx/nginx.conf: nginx sets every
+// forwarded method and URI header of the auth subrequest itself, so a
+// client that sends its own cannot borrow the skip path's pass.
+func TestNginxSkipPathTrustsOnlyNginx(t *testing.T) {
+	nginx := findNginx(t)
+	emu := verifiertest.NewServer()
+	t.Cleanup(emu.Close)
+	up := newRecordingHello(t)
+	fa := startForwardAuth(t, emu, "--skip-path", "/healthz", "--trust-forwarded-uri")
+	front := startNginx(t, nginx, up.addr, fa.data)
+	c := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(c.CloseIdleConnections)
+
+	t.Run("the skip path passes without a token", func(t *testing.T) {
+		before := up.count()
+		resp := send(t, c, front+"/healthz", "", nil)
+		assert.Equal(t, http.StatusOK, resp.status, resp.body)
+		assert.Equal(t, before+1, up.count())
+	})
+	tests := []struct {
+		name    string
+		target  string
+		headers map[string]string
+	}{
+		{"a client's X-Forwarded-Uri", "/hello", map[string]string{"X-Forwarded-Uri": "/healthz"}},
+		{"a client's X-Original-URI", "/hello", map[string]string{"X-Original-URI": "/healthz"}},
+		{"a client's forwarded method and URI, both spellings", "/hello", map[string]string{
+			"X-Forwarded-Uri": "/healthz", "X-Original-URI": "/healthz", "X-Forwarded-Method": "GET", "X-Original-Method": "GET",
+		}},
+		{"a matrix parameter out of the skip path", "/healthz/..;/admin", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" gets 401", func(t *testing.T) {
+			before := up.count()
+			resp := send(t, c, front+tt.target, "", tt.headers)
+			assert.Equal(t, http.StatusUnauthorized, resp.status)
+			assert.Equal(t, before, up.count(), "the request reached the upstream")
+		})
+	}
+}

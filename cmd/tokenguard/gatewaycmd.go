@@ -53,8 +53,8 @@ func (c gatewayCommand) run(ctx context.Context, args []string, _, stderr io.Wri
 		}
 		return err
 	}
-	if len(f.skipPaths) > 0 && c.mode == gateway.ModeForwardAuth {
-		log.Warn("tokenguard: --skip-path trusts X-Forwarded-Uri and X-Original-URI; the proxy in front must overwrite them on every auth subrequest")
+	if f.trustForwardedURI {
+		log.Warn("tokenguard: --trust-forwarded-uri: X-Forwarded-Uri, X-Original-URI, X-Forwarded-Method and X-Original-Method are trusted for --skip-path; the proxy in front must overwrite them on every auth subrequest")
 	}
 	data, err := listen("listen", f.listen)
 	if err != nil {

@@ -23,7 +23,7 @@ type gatewayFlags struct {
 	cacheTTL, negativeTTL, staleIfError time.Duration
 	verifyTimeout, shutdownTimeout      time.Duration
 	revokeSecret, identityPrefix        string
-	passToken                           bool
+	passToken, trustForwardedURI        bool
 	skipPaths                           stringSlice
 	logFormat, logLevel                 string
 }
@@ -49,11 +49,17 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 	fs.StringVar(&f.revokeSecret, "revoke-secret", "", "HMAC secret of the revoke webhook (POST /revoke on the admin listener); empty: webhook off")
 	fs.BoolVar(&f.passToken, "pass-token", false, "forward the client's token upstream; by default it is removed once verified")
 	fs.StringVar(&f.identityPrefix, "identity-prefix", middleware.DefaultIdentityPrefix, "prefix of the identity headers; client headers with it are always removed")
-	skipHelp := "path `prefix` served without authentication, whole segments, clean paths only (repeatable; comma-separated in the environment)"
+	skipHelp := "path `prefix` served without authentication, whole segments, clean paths of [A-Za-z0-9._~/-] only (repeatable; comma-separated in the environment)"
 	if mode == gateway.ModeForwardAuth {
-		skipHelp += "; matched against X-Forwarded-Uri / X-Original-URI, which the proxy in front MUST overwrite"
+		skipHelp += "; matched against X-Forwarded-Uri / X-Original-URI, so it needs --trust-forwarded-uri"
 	}
 	fs.Var(&f.skipPaths, "skip-path", skipHelp)
+	if mode == gateway.ModeForwardAuth {
+		fs.BoolVar(&f.trustForwardedURI, "trust-forwarded-uri", false,
+			"trust X-Forwarded-Uri / X-Original-URI and X-Forwarded-Method / X-Original-Method to name the original request, "+
+				"so that --skip-path applies; only if the proxy in front overwrites ALL of them on every auth subrequest "+
+				"(headers that repeat or disagree are never trusted)")
+	}
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
@@ -72,27 +78,32 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		return gateway.Config{}, usagef("--max-inflight must be positive")
 	case f.shutdownTimeout <= 0:
 		return gateway.Config{}, usagef("--shutdown-timeout must be positive")
+	case mode == gateway.ModeForwardAuth && len(f.skipPaths) > 0 && !f.trustForwardedURI:
+		return gateway.Config{}, usagef("--skip-path in forward-auth mode needs --trust-forwarded-uri: skip paths are matched against " +
+			"the X-Forwarded-Uri / X-Original-URI headers, which the proxy in front must overwrite on every auth subrequest " +
+			"(examples/nginx/nginx.conf does)")
 	}
 	return gateway.Config{
-		Mode:            mode,
-		Upstream:        f.upstream,
-		APIURL:          f.apiURL,
-		GroupID:         f.groupID,
-		AppID:           f.appID,
-		PublicKey:       f.publicKey,
-		PrivateKey:      f.privateKey,
-		CacheSize:       f.cacheSize,
-		CacheTTL:        f.cacheTTL,
-		NegativeTTL:     f.negativeTTL,
-		StaleIfError:    f.staleIfError,
-		VerifyTimeout:   f.verifyTimeout,
-		MaxInflight:     f.maxInflight,
-		RevokeSecret:    f.revokeSecret,
-		PassToken:       f.passToken,
-		IdentityPrefix:  f.identityPrefix,
-		SkipPaths:       f.skipPaths,
-		ShutdownTimeout: f.shutdownTimeout,
-		Logger:          log,
+		Mode:              mode,
+		Upstream:          f.upstream,
+		APIURL:            f.apiURL,
+		GroupID:           f.groupID,
+		AppID:             f.appID,
+		PublicKey:         f.publicKey,
+		PrivateKey:        f.privateKey,
+		CacheSize:         f.cacheSize,
+		CacheTTL:          f.cacheTTL,
+		NegativeTTL:       f.negativeTTL,
+		StaleIfError:      f.staleIfError,
+		VerifyTimeout:     f.verifyTimeout,
+		MaxInflight:       f.maxInflight,
+		RevokeSecret:      f.revokeSecret,
+		PassToken:         f.passToken,
+		IdentityPrefix:    f.identityPrefix,
+		SkipPaths:         f.skipPaths,
+		TrustForwardedURI: f.trustForwardedURI,
+		ShutdownTimeout:   f.shutdownTimeout,
+		Logger:            log,
 	}, nil
 }
 
@@ -103,7 +114,7 @@ var configFlags = map[string]string{
 	"PublicKey": "public-key", "PrivateKey": "private-key", "CacheSize": "cache-size",
 	"CacheTTL": "cache-ttl", "NegativeTTL": "negative-ttl", "StaleIfError": "stale-if-error",
 	"VerifyTimeout": "verify-timeout", "MaxInflight": "max-inflight", "IdentityPrefix": "identity-prefix",
-	"SkipPaths": "skip-path", "ShutdownTimeout": "shutdown-timeout",
+	"SkipPaths": "skip-path", "ShutdownTimeout": "shutdown-timeout", "TrustForwardedURI": "trust-forwarded-uri",
 }
 
 // newLogger returns the logger --log-format and --log-level describe,

@@ -46,7 +46,12 @@ func TestGatewayFlagErrors(t *testing.T) {
 		{"log format", []string{"forward-auth", "--log-format", "xml"}, nil, "--log-format \"xml\": want json or text"},
 		{"log level", []string{"forward-auth", "--log-level", "loud"}, nil, "--log-level \"loud\""},
 		{"identity prefix", []string{"forward-auth", "--identity-prefix", "X Auth:"}, nil, "--identity-prefix: "},
-		{"relative skip path", []string{"forward-auth", "--skip-path", "healthz"}, nil, "--skip-path: \"healthz\" does not start with /"},
+		{"relative skip path", []string{"forward-auth", "--trust-forwarded-uri", "--skip-path", "healthz"}, nil, "--skip-path: \"healthz\" does not start with /"},
+		{"forward-auth skip path without trust", []string{"forward-auth", "--skip-path", "/healthz"}, nil, "--skip-path in forward-auth mode needs --trust-forwarded-uri"},
+		{"forward-auth skip path from the environment without trust", []string{"forward-auth"}, env{"TOKENGUARD_SKIP_PATH": "/healthz"}, "--skip-path in forward-auth mode needs --trust-forwarded-uri"},
+		{"forward-auth skip path, trust turned off", []string{"forward-auth", "--skip-path", "/healthz", "--trust-forwarded-uri=false"}, env{"TOKENGUARD_TRUST_FORWARDED_URI": "true"}, "needs --trust-forwarded-uri"},
+		{"trust in proxy mode", []string{"proxy", "--upstream", "http://x", "--trust-forwarded-uri"}, nil, "flag provided but not defined: -trust-forwarded-uri"},
+		{"bad trust value in the environment", []string{"forward-auth"}, env{"TOKENGUARD_TRUST_FORWARDED_URI": "maybe"}, "--trust-forwarded-uri from environment variable TOKENGUARD_TRUST_FORWARDED_URI"},
 		{"skip everything", []string{"proxy", "--upstream", "http://x", "--skip-path", "/"}, nil, "--skip-path: \"/\" would skip authentication for every request"},
 	}
 	for _, tt := range tests {
@@ -87,6 +92,7 @@ func TestGatewayHelpDocumentsEveryFlag(t *testing.T) {
 				assert.Regexp(t, `(?m)^  -`+f+`( |$)`, help, "flag --%s", f)
 			}
 			assert.Equal(t, mode == "proxy", strings.Contains(help, "  -upstream URL"))
+			assert.Equal(t, mode == "forward-auth", strings.Contains(help, "  -trust-forwarded-uri\n"), "--trust-forwarded-uri, forward-auth only")
 			assert.Contains(t, help, "TOKENGUARD_PRIVATE_KEY")
 			assert.Contains(t, help, `(default ":8080")`)
 			assert.Contains(t, help, `(default "127.0.0.1:9090")`)
@@ -126,4 +132,17 @@ func TestGatewayStopsWithItsContext(t *testing.T) {
 			assert.Contains(t, stderr.String(), `"msg":"tokenguard: stopped"`)
 		})
 	}
+}
+
+// --skip-path with --trust-forwarded-uri (here from the environment) starts
+// in forward-auth mode.
+func TestGatewayForwardAuthSkipWithTrust(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	args := append(append([]string{}, required...), "--api-url", "http://127.0.0.1:1", "--skip-path", "/healthz")
+	var stderr bytes.Buffer
+	err := gatewayCommand{mode: gateway.ModeForwardAuth, lookupEnv: env{"TOKENGUARD_TRUST_FORWARDED_URI": "true"}.lookup}.
+		run(cancelled, args, &bytes.Buffer{}, &stderr)
+	require.NoError(t, err, stderr.String())
+	assert.Contains(t, stderr.String(), "--trust-forwarded-uri: X-Forwarded-Uri, X-Original-URI")
 }

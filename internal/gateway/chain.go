@@ -79,19 +79,24 @@ func newChain(c Config, skips []string) (*chain, error) {
 	}
 
 	opts := []middleware.Option{
-		middleware.WithGatewayMode(),
 		middleware.WithIdentityHeaders(c.IdentityPrefix),
-		middleware.WithHideCredentials(!c.PassToken),
 		middleware.WithLogger(c.Logger),
 		middleware.WithRegisterer(ch.reg),
 	}
+	if c.Mode == ModeProxy {
+		opts = append(opts, middleware.WithHideCredentials(!c.PassToken))
+	} else {
+		// ForwardAuth cannot hide credentials (the proxy forwards the
+		// client's request as it is): spare Authenticate working out how.
+		opts = append(opts, middleware.WithHideCredentials(false))
+	}
 	if ch.skip != nil {
 		opts = append(opts, middleware.WithSkip(httpSkip(ch.skip)))
-		if c.Mode == ModeForwardAuth {
-			// Skipping in forward-auth mode can only look at the
-			// original request as the proxy describes it.
-			opts = append(opts, middleware.WithTrustForwardedRequest(true))
-		}
+	}
+	if c.Mode == ModeForwardAuth && c.TrustForwardedURI {
+		// Only an explicit TrustForwardedURI lets skipping look at the
+		// original request as the proxy describes it.
+		opts = append(opts, middleware.WithTrustForwardedRequest(true))
 	}
 	ch.auth = middleware.New(v, opts...)
 	return ch, nil

@@ -90,11 +90,21 @@ type Config struct {
 	// SkipPaths are path prefixes served without authentication. A
 	// request is skipped when its path is clean (no dot segments, doubled
 	// slashes or unusual escapes, which an upstream might resolve
-	// elsewhere) and equals a prefix or continues it with "/". In
-	// forward-auth mode they apply to the original request named by
-	// X-Forwarded-Uri or X-Original-URI, which the proxy in front must
-	// overwrite (middleware.WithTrustForwardedRequest is turned on).
+	// elsewhere, or characters outside [A-Za-z0-9._~/-], such as the ";"
+	// of matrix parameters) and equals a prefix or continues it with "/".
+	// In forward-auth mode they apply to the original request named by
+	// X-Forwarded-Uri or X-Original-URI, and need TrustForwardedURI.
 	SkipPaths []string
+	// TrustForwardedURI, in forward-auth mode only, trusts the
+	// X-Forwarded-Uri / X-Original-URI and X-Forwarded-Method /
+	// X-Original-Method headers of each auth subrequest to name the
+	// original request, so that SkipPaths can apply
+	// (middleware.WithTrustForwardedRequest). Set it only when the proxy in
+	// front overwrites every one of those headers on every subrequest: a
+	// client that can set one walks past authentication. Even then, headers
+	// that repeat or disagree are not trusted. SkipPaths in forward-auth
+	// mode without it are refused.
+	TrustForwardedURI bool
 
 	// ShutdownTimeout bounds the drain of in-flight requests once Run's
 	// context ends. Default: DefaultShutdownTimeout.
@@ -142,9 +152,15 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 			return c, nil, nil, fieldErr("Upstream", "%q is not an absolute http(s) URL without user info or fragment", c.Upstream)
 		}
 		up = u
+		if c.TrustForwardedURI {
+			return c, nil, nil, fieldErr("TrustForwardedURI", "forward-auth mode only; proxy mode sees the request itself")
+		}
 	case ModeForwardAuth:
 		if c.Upstream != "" {
 			return c, nil, nil, fieldErr("Upstream", "forward-auth mode forwards nothing; the proxy in front does")
+		}
+		if len(c.SkipPaths) > 0 && !c.TrustForwardedURI {
+			return c, nil, nil, fieldErr("SkipPaths", "in forward-auth mode skip paths are matched against the X-Forwarded-Uri / X-Original-URI the proxy sends, and need TrustForwardedURI")
 		}
 	default:
 		return c, nil, nil, fieldErr("Mode", "%v is neither ModeProxy nor ModeForwardAuth", c.Mode)
@@ -178,7 +194,7 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 	if c.IdentityPrefix == "" {
 		c.IdentityPrefix = middleware.DefaultIdentityPrefix
 	}
-	if !isToken(c.IdentityPrefix) {
+	if !middleware.ValidHeaderName(c.IdentityPrefix) {
 		return c, nil, nil, fieldErr("IdentityPrefix", "%q is not a header name", c.IdentityPrefix)
 	}
 	skips, err := cleanSkipPaths(c.SkipPaths)
@@ -218,21 +234,4 @@ func cleanSkipPaths(in []string) ([]string, error) {
 		out = append(out, cp)
 	}
 	return out, nil
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token (a header name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -42,6 +42,10 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"prefix not a header name", func(c *Config) { c.IdentityPrefix = "X Auth:" }, "IdentityPrefix"},
 		{"relative skip path", func(c *Config) { c.SkipPaths = []string{"healthz"} }, "SkipPaths"},
 		{"skip path skipping all", func(c *Config) { c.SkipPaths = []string{"/a/.."} }, "SkipPaths"},
+		{"forward-auth skip path without trusting the forwarded uri", func(c *Config) {
+			c.Mode, c.Upstream, c.SkipPaths = ModeForwardAuth, "", []string{"/healthz"}
+		}, "SkipPaths"},
+		{"trusting the forwarded uri in proxy mode", func(c *Config) { c.TrustForwardedURI = true }, "TrustForwardedURI"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

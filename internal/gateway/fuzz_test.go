@@ -64,7 +64,7 @@ func FuzzRequestHeaders(f *testing.F) {
 // FuzzSkip checks that a skipped path is clean and under a prefix, so that
 // no path an upstream could resolve elsewhere goes unauthenticated.
 func FuzzSkip(f *testing.F) {
-	for _, s := range []string{"/healthz", "/healthz/", "/healthz/../admin", "/admin/../healthz", "/healthzz", "//healthz", "/public/a/b"} {
+	for _, s := range []string{"/healthz", "/healthz/", "/healthz/../admin", "/admin/../healthz", "/healthzz", "//healthz", "/public/a/b", "/healthz/..;/admin"} {
 		f.Add(s, false)
 	}
 	prefixes := []string{"/healthz", "/public"}
@@ -75,6 +75,11 @@ func FuzzSkip(f *testing.F) {
 		}
 		if escaped {
 			t.Fatalf("%q skipped with a raw form of its own", p)
+		}
+		if i := strings.IndexFunc(p, func(r rune) bool {
+			return !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/", r)
+		}); i >= 0 {
+			t.Fatalf("%q skipped with %q in it", p, p[i:])
 		}
 		if c := path.Clean(p); c != p && c+"/" != p {
 			t.Fatalf("%q skipped but not clean (%q)", p, c)

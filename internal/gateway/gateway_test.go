@@ -188,6 +188,7 @@ func TestGatewayForwardAuthSkip(t *testing.T) {
 	emu, _, _ := newEmulator(t)
 	cfg := emulatorConfig(emu, newLogger(io.Discard))
 	cfg.SkipPaths = []string{"/healthz"}
+	cfg.TrustForwardedURI = true
 	r := runGateway(t, cfg)
 	tests := []struct {
 		name   string
@@ -199,6 +200,11 @@ func TestGatewayForwardAuthSkip(t *testing.T) {
 		{"forwarded uri elsewhere", []string{"X-Forwarded-Uri", "/api"}, 401},
 		{"dot segments out of the skip path", []string{"X-Forwarded-Uri", "/healthz/../api"}, 401},
 		{"no forwarded uri: the subrequest's own path", nil, 401},
+		{"matrix parameter out of the skip path", []string{"X-Forwarded-Uri", "/healthz/..;/admin"}, 401},
+		{"client's X-Original-Uri against the proxy's X-Forwarded-Uri", []string{"X-Forwarded-Uri", "/api", "X-Original-Uri", "/healthz"}, 401},
+		{"client's X-Forwarded-Uri against the proxy's X-Original-Uri", []string{"X-Forwarded-Uri", "/healthz", "X-Original-Uri", "/api"}, 401},
+		{"both agree", []string{"X-Forwarded-Uri", "/healthz", "X-Original-Uri", "/healthz"}, 200},
+		{"X-Forwarded-Uri twice", []string{"X-Forwarded-Uri", "/healthz", "X-Forwarded-Uri", "/api"}, 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -113,10 +113,16 @@ func isForwarded(k string) bool {
 	return k == "Forwarded" || k == "X-Real-Ip" || strings.HasPrefix(k, "X-Forwarded-")
 }
 
-// isUpgrade reports whether the request asks to switch protocols
-// (Connection: Upgrade with an Upgrade header), as WebSocket does.
+// isUpgrade reports whether the request asks to switch to WebSocket
+// (Connection: Upgrade with one Upgrade header whose value is "websocket",
+// in any case), the one protocol switch the proxy carries out. Any other
+// Upgrade (h2c, TLS/1.0, an unknown protocol) is not honoured: the request
+// is proxied as plain HTTP/1.1, Upgrade and Connection being hop-by-hop and
+// dropped, and the upstream answers it as if it had not been asked, as RFC
+// 9110 section 7.8 lets a server do.
 func isUpgrade(h http.Header) bool {
-	if _, ok := h["Upgrade"]; !ok {
+	up := h["Upgrade"]
+	if len(up) != 1 || !strings.EqualFold(textproto.TrimString(up[0]), "websocket") {
 		return false
 	}
 	for _, v := range h["Connection"] {

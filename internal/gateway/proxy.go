@@ -22,9 +22,16 @@ import (
 // ~55 µs of gateway CPU per request where a tuned httputil.ReverseProxy took
 // ~71 µs (its Rewrite hook clones the request and its headers, and it sets
 // up 1xx tracing per request); BenchmarkProxy compares the two in-process.
-// Upgrade requests (WebSocket), which need
-// the connection hijacked and spliced, go through httputil.ReverseProxy with
-// the same header rules.
+// WebSocket upgrades, which need the connection hijacked and spliced, go
+// through httputil.ReverseProxy with the same header rules; any other
+// Upgrade (h2c among them) is not honoured, and the request goes on as plain
+// HTTP/1.1 without it (see isUpgrade).
+//
+// Request trailers are dropped, never forwarded: they arrive after the
+// middleware has stripped the identity headers, so a chunked request could
+// otherwise carry an X-Auth-User-Id of the client's choosing to the
+// upstream, and request trailers have no common legitimate use to weigh
+// against that. Response trailers pass.
 //
 // Header rules, both ways: hop-by-hop headers (Connection, Keep-Alive,
 // Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade) and the headers Connection
@@ -51,6 +58,7 @@ func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *p
 			// ReverseProxy has removed the hop-by-hop headers but for
 			// Connection: Upgrade, and X-Forwarded-For/-Host/-Proto.
 			pr.SetURL(target)
+			pr.Out.Trailer = nil // as on the plain path
 			dropForwarded(pr.Out.Header)
 			pr.SetXForwarded()
 		},
@@ -137,7 +145,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // outRequest builds the upstream request from r: a shallow copy with its own
-// URL and header map, sharing r's context and body.
+// URL and header map and no trailers, sharing r's context and body.
 func (p *proxy) outRequest(r *http.Request) *http.Request {
 	out := r.WithContext(r.Context())
 	u := *p.target
@@ -152,6 +160,7 @@ func (p *proxy) outRequest(r *http.Request) *http.Request {
 	out.Host = "" // the upstream's
 	out.RequestURI = ""
 	out.Close = false
+	out.Trailer = nil // see the proxy's doc: a trailer could carry an identity header
 	if r.ContentLength == 0 {
 		out.Body = nil // lets the Transport retry on a dead keep-alive connection
 	}

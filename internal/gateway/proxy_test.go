@@ -279,7 +279,7 @@ func TestProxyUpgradesWebSockets(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Clone()
 		w.Header().Set("Connection", "Upgrade")
-		w.Header().Set("Upgrade", "echo")
+		w.Header().Set("Upgrade", "websocket")
 		w.WriteHeader(http.StatusSwitchingProtocols)
 		conn, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -296,7 +296,7 @@ func TestProxyUpgradesWebSockets(t *testing.T) {
 	conn, err := net.Dial("tcp", strings.TrimPrefix(front, "http://"))
 	require.NoError(t, err)
 	defer conn.Close()
-	_, err = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: app.example.com\r\nConnection: Upgrade\r\nUpgrade: echo\r\n"+
+	_, err = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: app.example.com\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n"+
 		"X-Forwarded-For: 6.6.6.6\r\nX-Real-Ip: 6.6.6.6\r\n\r\n")
 	require.NoError(t, err)
 	br := bufio.NewReader(conn)
@@ -313,4 +313,96 @@ func TestProxyUpgradesWebSockets(t *testing.T) {
 	assert.Equal(t, []string{"127.0.0.1"}, h.Values("X-Forwarded-For"), "same rules as the plain path")
 	assert.Empty(t, h.Values("X-Real-Ip"))
 	assert.Equal(t, "app.example.com", h.Get("X-Forwarded-Host"))
+}
+
+// An Upgrade other than WebSocket is not honoured: the request reaches the
+// upstream as plain HTTP/1.1, without Upgrade, the Connection upgrade or
+// what Connection names, and the client gets the upstream's plain answer.
+func TestProxyIgnoresOtherUpgrades(t *testing.T) {
+	tests := []struct{ name, upgrade string }{
+		{"h2c", "h2c"},
+		{"h2c upper case", "H2C"},
+		{"a list naming websocket among others", "h2c, websocket"},
+		{"unknown protocol", "echo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up, got := recordingUpstream(t)
+			front, _, _ := frontProxy(t, up.URL, nil)
+			conn, err := net.Dial("tcp", strings.TrimPrefix(front, "http://"))
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: app.example.com\r\nConnection: Upgrade, HTTP2-Settings\r\n"+
+				"Upgrade: "+tt.upgrade+"\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n")
+			require.NoError(t, err)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err)
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, "ok", string(b))
+			h := (<-got).header
+			for _, k := range []string{"Upgrade", "Connection", "Http2-Settings"} {
+				assert.Empty(t, h.Values(k), "%s reached the upstream", k)
+			}
+		})
+	}
+}
+
+// isUpgrade singles out WebSocket, in any case, from every other Upgrade.
+func TestIsUpgrade(t *testing.T) {
+	tests := []struct {
+		name    string
+		conn    []string
+		upgrade []string
+		want    bool
+	}{
+		{"websocket", []string{"Upgrade"}, []string{"websocket"}, true},
+		{"websocket, any case", []string{"keep-alive, UPGRADE"}, []string{" WebSocket "}, true},
+		{"h2c", []string{"Upgrade, HTTP2-Settings"}, []string{"h2c"}, false},
+		{"two Upgrade headers", []string{"Upgrade"}, []string{"websocket", "h2c"}, false},
+		{"a list", []string{"Upgrade"}, []string{"websocket, h2c"}, false},
+		{"no Connection upgrade", []string{"keep-alive"}, []string{"websocket"}, false},
+		{"no Upgrade", []string{"Upgrade"}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{"Connection": tt.conn}
+			if tt.upgrade != nil {
+				h["Upgrade"] = tt.upgrade
+			}
+			assert.Equal(t, tt.want, isUpgrade(h))
+		})
+	}
+}
+
+// A chunked request's trailers never reach the upstream: they arrive after
+// the middleware stripped the identity headers, so an X-Auth-User-Id among
+// them would otherwise pass as the gateway's.
+func TestProxyDropsRequestTrailers(t *testing.T) {
+	got := make(chan http.Header, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body) // trailers are read with the body
+		assert.Equal(t, "the body", string(b))
+		got <- r.Trailer.Clone()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	front, _, _ := frontProxy(t, up.URL, nil)
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(front, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /x HTTP/1.1\r\nHost: app.example.com\r\nTransfer-Encoding: chunked\r\n"+
+		"Trailer: X-Auth-User-Id, X-Checksum\r\n\r\n"+
+		"8\r\nthe body\r\n0\r\nX-Auth-User-Id: evil\r\nX-Checksum: abc\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	tr := <-got
+	assert.Empty(t, tr.Values("X-Auth-User-Id"), "a client's trailer reached the upstream as an identity header")
+	assert.Empty(t, tr, "request trailers are dropped")
 }

@@ -19,13 +19,17 @@ import (
 //   - one with dot segments or doubled slashes (/admin/../healthz), which an
 //     upstream router that does not clean paths could send to /admin;
 //   - one with escapes that do not decode back to themselves
-//     (/healthz%2F..%2Fadmin, /health%7a).
+//     (/healthz%2F..%2Fadmin, /health%7a);
+//   - one with any byte outside [A-Za-z0-9._~/-] once decoded: ";" above
+//     all, since Tomcat, Jetty and Spring cut matrix parameters out of each
+//     segment and route /healthz/..;/admin to /admin, but also spaces,
+//     "%", non-ASCII and the like, which some upstream may normalize.
 func skipFunc(prefixes []string) func(p string, escaped bool) bool {
 	if len(prefixes) == 0 {
 		return nil
 	}
 	return func(p string, escaped bool) bool {
-		if escaped || !isClean(p) {
+		if escaped || !plainPath(p) || !isClean(p) {
 			return false
 		}
 		for _, pre := range prefixes {
@@ -54,4 +58,18 @@ func isClean(p string) bool {
 		p = p[:len(p)-1]
 	}
 	return path.Clean(p) == p
+}
+
+// plainPath reports whether p consists solely of unreserved characters
+// (RFC 3986: ALPHA, DIGIT, "-", ".", "_", "~") and "/".
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -31,7 +31,18 @@ func TestSkipPaths(t *testing.T) {
 		{"/healthz/./x", false},          // dot segment
 		{"/health%7a", false},            // an escape that is not the default encoding
 		{"/healthz%2F..%2Fadmin", false}, // encoded slashes
-		{"/healthz/a%20b", true},         // the default encoding of a space is fine
+		{"/healthz/a%20b", false},        // a space: outside [A-Za-z0-9._~/-]
+		{"/healthz/..;/admin", false},    // Tomcat and Spring route this to /admin
+		{"/healthz;/../admin", false},    // matrix parameter, then dot segment
+		{"/healthz;jsessionid=1", false}, // matrix parameter
+		{"/healthz/live;x=1", false},     // matrix parameter in a later segment
+		{"/healthz/%3B", false},          // an encoded ";"
+		{"/healthz/..%3B/admin", false},  // an encoded ";" after dots
+		{"/healthz/%2e%2e;/admin", false},
+		{"/healthz/caf%C3%A9", false}, // non-ASCII
+		{"/healthz/a:b", false},       // sub-delims are not plain either
+		{"/healthz/a~b_c-d.e", true},  // every unreserved character passes
+		{"/healthz/..x", true},        // not a dot segment, and plain
 		{"/", false},
 	}
 	for _, tt := range tests {
