@@ -59,7 +59,9 @@ func newChain(c Config, skips []string) (*chain, error) {
 	}
 	ch.client = client
 
-	var v verifier.Verifier = client
+	// Without a cache (a shared HTTP cache in front does the caching), the
+	// local pre-check still keeps junk and expired tokens off App Services.
+	var v verifier.Verifier = cache.Precheck(client, cache.Options{Now: c.Now})
 	if c.CacheSize > 0 {
 		neg := c.NegativeTTL
 		if neg == 0 {

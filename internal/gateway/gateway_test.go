@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -215,4 +216,25 @@ func TestGatewayForwardAuthSkip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With the cache off (nginx's proxy_cache in front does the caching), junk,
+// refresh and expired tokens are still refused locally: no verify_token call.
+func TestGatewayWithoutCacheStillPrechecks(t *testing.T) {
+	emu, _, tok := newEmulator(t)
+	cfg := emulatorConfig(emu, newLogger(io.Discard))
+	cfg.CacheSize = 0
+	r := runGateway(t, cfg)
+	now := emu.Now()
+	expired := emu.Sign(jwt.MapClaims{"sub": "u", "typ": "access", "iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-time.Minute).Unix()})
+	refresh := emu.Sign(jwt.MapClaims{"sub": "u", "typ": "refresh", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+	before := emu.Calls(verifiertest.EndpointVerifyToken)
+	for _, junk := range []string{"not-a-jwt", expired, refresh} {
+		status, _, _ := get(t, r.data+"/", junk)
+		assert.Equal(t, http.StatusUnauthorized, status)
+	}
+	assert.Equal(t, before, emu.Calls(verifiertest.EndpointVerifyToken), "no upstream call for junk")
+	status, _, _ := get(t, r.data+"/", tok)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, before+1, emu.Calls(verifiertest.EndpointVerifyToken), "a real token still goes upstream")
 }
