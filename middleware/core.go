@@ -142,7 +142,7 @@ var errBadUserID = errors.New("middleware: verifier returned a user with an empt
 // beyond what the verifier does.
 func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision {
 	var d Decision
-	tok, lookup, err := m.extract(src)
+	tok, lookup, u, err := m.extract(src)
 	switch {
 	case err != nil:
 		d = Decision{Kind: KindMalformed, Err: err}
@@ -151,14 +151,13 @@ func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision
 	case tok == "":
 		d = Decision{Kind: KindMissing, Err: ErrMissingToken}
 	default:
-		d = m.verify(ctx, tok)
+		if u != nil { // a cache hit, found while extracting
+			d = m.classify(u, nil, tok)
+		} else {
+			d = m.verify(ctx, tok)
+		}
 		if d.Kind == KindAuthenticated {
-			if m.identity {
-				d.Identity = m.identityOf(d.User)
-			}
-			if m.hide {
-				d.Hide = hideFor(lookup, src)
-			}
+			m.decorate(&d, lookup, src)
 		}
 	}
 	m.metrics.observe(d.Kind)
@@ -166,21 +165,38 @@ func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision
 	return d
 }
 
-// extract runs the Lookups in order and returns the first token found and
-// the Lookup that found it. An error stops the search.
-func (m *Middleware) extract(src TokenSource) (string, Lookup, error) {
+// decorate adds to d, an authenticated decision, the identity headers and
+// the credential to hide, as configured.
+func (m *Middleware) decorate(d *Decision, lookup Lookup, src TokenSource) {
+	if m.identity {
+		d.Identity = m.identityOf(d.User)
+	}
+	if m.hide {
+		d.Hide = hideFor(lookup, src)
+	}
+}
+
+// extract runs the Lookups in order and returns the first token found, the
+// Lookup that found it and, when the verifier's cache already holds the
+// token as verified, its user (nil otherwise). An error stops the search.
+func (m *Middleware) extract(src TokenSource) (string, Lookup, *verifier.User, error) {
 	for _, l := range m.lookups {
-		tok, err := l.extract(src, m.maxLen)
+		tok, u, err := l.extract(src, m.maxLen, m.hits)
 		if err != nil || tok != "" {
-			return tok, l, err
+			return tok, l, u, err
 		}
 	}
-	return "", Lookup{}, nil
+	return "", Lookup{}, nil, nil
 }
 
 // verify asks the verifier about tok and classifies the answer.
 func (m *Middleware) verify(ctx context.Context, tok string) Decision {
 	u, err := m.v.Verify(ctx, tok)
+	return m.classify(u, err, tok)
+}
+
+// classify turns the verifier's answer for tok into a Decision.
+func (m *Middleware) classify(u *verifier.User, err error, tok string) Decision {
 	if err != nil {
 		err = scrub(err, tok)
 	}

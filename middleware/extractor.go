@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+
+	"github.com/tokenguard/tokenguard/verifier"
 )
 
 // DefaultMaxTokenLength is the longest token accepted unless
@@ -165,41 +167,68 @@ func (l Lookup) String() string {
 
 // extract returns the token the Lookup finds in src: "", nil when there is
 // none, and an error wrapping ErrMalformed when what is there is not a token.
-func (l Lookup) extract(src TokenSource, maxLen int) (string, error) {
+//
+// With hits non-nil (the verifier is a cache), a Bearer token that passed the
+// structural checks (one Authorization header, the Bearer scheme and its one
+// space, a non-empty token within maxLen) is first looked up in the cache,
+// and on a fresh hit it comes back with its user and without the per-byte
+// token68 check. That check guards what is sent upstream, and a token the
+// cache holds as verified was accepted upstream: App Services accepts only
+// its own JWTs, three base64url segments joined by ".", which are token68.
+// So the check could not refuse it, and skipping it changes no answer. A
+// token that misses the cache gets the full check before anything else
+// happens, so a malformed token is still refused (400) and never reaches the
+// verifier's Verify.
+func (l Lookup) extract(src TokenSource, maxLen int, hits cachedLookup) (string, *verifier.User, error) {
 	switch l.kind {
 	case lookupBearer:
 		vals := src.Header("Authorization")
 		switch len(vals) {
 		case 0:
-			return "", nil
+			return "", nil, nil
 		case 1:
-			return parseBearer(vals[0], maxLen)
+			tok, err := bearerCredential(vals[0], maxLen)
+			if err != nil || tok == "" {
+				return "", nil, err
+			}
+			if hits != nil {
+				if u, ok := hits.Lookup(tok); ok {
+					return tok, u, nil
+				}
+			}
+			if !validToken68(tok) {
+				return "", nil, errTokenChars
+			}
+			return tok, nil, nil
 		}
-		return "", errTwoAuthz
+		return "", nil, errTwoAuthz
 	case lookupHeader:
 		vals := src.Header(l.name)
 		switch len(vals) {
 		case 0:
-			return "", nil
+			return "", nil, nil
 		case 1:
-			return checkToken(vals[0], maxLen)
+			tok, err := checkToken(vals[0], maxLen)
+			return tok, nil, err
 		}
-		return "", errTwoHeaders
+		return "", nil, errTwoHeaders
 	case lookupCookie:
 		v, ok := cookieValue(src.Header("Cookie"), l.name)
 		if !ok || v == "" {
-			return "", nil
+			return "", nil, nil
 		}
-		return checkToken(v, maxLen)
+		tok, err := checkToken(v, maxLen)
+		return tok, nil, err
 	case lookupQuery:
 		v, n, err := queryValue(src.RawQuery(), l.name)
 		switch {
 		case err != nil:
-			return "", err
+			return "", nil, err
 		case n == 0:
-			return "", nil
+			return "", nil, nil
 		}
-		return checkToken(v, maxLen)
+		tok, err := checkToken(v, maxLen)
+		return tok, nil, err
 	}
 	panic("middleware: zero Lookup; use LookupBearer, LookupHeader, LookupCookie or LookupQuery")
 }
@@ -207,12 +236,28 @@ func (l Lookup) extract(src TokenSource, maxLen int) (string, error) {
 // extractor adapts l to net/http.
 func (l Lookup) extractor() Extractor {
 	return func(r *http.Request) (string, error) {
-		return l.extract(httpSource{r}, DefaultMaxTokenLength)
+		tok, _, err := l.extract(httpSource{r}, DefaultMaxTokenLength, nil)
+		return tok, err
 	}
 }
 
 // parseBearer reads the token of one Authorization header value.
 func parseBearer(v string, maxLen int) (string, error) {
+	tok, err := bearerCredential(v, maxLen)
+	if err != nil || tok == "" {
+		return "", err
+	}
+	if !validToken68(tok) {
+		return "", errTokenChars
+	}
+	return tok, nil
+}
+
+// bearerCredential is parseBearer without the token68 check of the token's
+// bytes: it returns "", nil for another scheme, an error for a malformed
+// Bearer credential or a token that is empty or over maxLen, and otherwise
+// the token, whose characters are still to be checked.
+func bearerCredential(v string, maxLen int) (string, error) {
 	const scheme = "bearer"
 	if len(v) < len(scheme) || !asciiEqualFold(v[:len(scheme)], scheme) {
 		return "", nil
@@ -228,10 +273,15 @@ func parseBearer(v string, maxLen int) (string, error) {
 		return "", errBearerSeparator
 	}
 	tok := v[len(scheme)+1:]
-	if tok != "" && tok[0] == ' ' {
+	switch {
+	case tok == "":
+		return "", errEmptyToken
+	case tok[0] == ' ':
 		return "", errBearerSeparator
+	case len(tok) > maxLen:
+		return "", errTokenTooLong
 	}
-	return checkToken(tok, maxLen)
+	return tok, nil
 }
 
 // checkToken returns tok if it is a non-empty token68 of at most maxLen bytes.
@@ -242,18 +292,16 @@ func checkToken(tok string, maxLen int) (string, error) {
 	if len(tok) > maxLen {
 		return "", errTokenTooLong
 	}
-	i := 0
-	for i < len(tok) && token68Chars[tok[i]] {
-		i++
-	}
-	if i == 0 {
-		return "", errTokenChars
-	}
-	for i < len(tok) && tok[i] == '=' {
-		i++
-	}
-	if i != len(tok) {
+	if !validToken68(tok) {
 		return "", errTokenChars
 	}
 	return tok, nil
+}
+
+// cachedLookup is what a verifier that caches (a *cache.Cache) offers on top
+// of Verify: its answer for a token it holds as verified and fresh, without
+// calling upstream. The middleware uses it to skip the token68 check on a
+// hit; see Lookup.extract.
+type cachedLookup interface {
+	Lookup(token string) (*verifier.User, bool)
 }

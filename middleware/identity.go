@@ -74,9 +74,14 @@ func foldHeaderByte(c byte) byte {
 	return c
 }
 
-// stripIdentity deletes every identity header from h.
+// stripIdentity deletes every identity header from h. Most names fail the
+// cheap test of length and first byte, and skip the full comparison.
 func (m *Middleware) stripIdentity(h http.Header) {
+	p := m.names.folded
 	for k := range h {
+		if len(k) < len(p) || len(p) > 0 && foldHeaderByte(k[0]) != p[0] {
+			continue
+		}
 		if m.IsIdentityHeader(k) {
 			delete(h, k)
 		}

@@ -13,6 +13,7 @@ import (
 // is safe for concurrent use and holds no per-request state.
 type Middleware struct {
 	v              verifier.Verifier
+	hits           cachedLookup // v as a cache with a Lookup method; nil when it has none
 	lookups        []Lookup
 	maxLen         int
 	optional       bool
@@ -55,6 +56,9 @@ func New(v verifier.Verifier, opts ...Option) *Middleware {
 		retryAfter:     o.retryAfter,
 		names:          newIdentityNames(o.prefix),
 		refusals:       newRefusals(o.realm),
+	}
+	if h, ok := v.(cachedLookup); ok {
+		m.hits = h
 	}
 	if o.hide != nil {
 		m.hide = *o.hide
