@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/tokenguard/tokenguard/verifier"
@@ -153,7 +154,7 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (a
 		}
 	}
 	start := time.Now()
-	u, err := c.next.Verify(ctx, token)
+	u, err := c.callNext(ctx, token)
 	<-c.sem
 	elapsed := time.Since(start)
 
@@ -185,6 +186,35 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (a
 		return nil, fmt.Errorf("cache: upstream: %w", err)
 	}
 }
+
+// callNext asks the upstream verifier about token. A panic in it becomes an
+// error of the unavailable kind that carries the panic's value and stack:
+// left alone, singleflight would re-raise it on a goroutine of its own, where
+// no recover can reach it, and end the process with every request in flight.
+// The callers of this flight get 503s; the next request for the token asks
+// again.
+func (c *Cache) callNext(ctx context.Context, token string) (u *verifier.User, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			u, err = nil, &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	return c.next.Verify(ctx, token)
+}
+
+// panicError is the error of an upstream verifier that panicked.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("cache: upstream verifier panicked: %v\n%s", e.value, e.stack)
+}
+
+// Unwrap makes a panic count as the upstream being unavailable: fail closed,
+// and never log the user out.
+func (e *panicError) Unwrap() error { return verifier.ErrUnavailable }
 
 // settled answers from the tables when an earlier flight for the same token
 // stored its answer after this caller missed them but before it started this

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,4 +198,39 @@ func TestLateJoinerAfterFlightMakesNoSecondCall(t *testing.T) {
 			assert.EqualValues(t, 1, up.calls.Load(), "answered from the table, not the upstream")
 		})
 	}
+}
+
+// TestUpstreamPanic: an upstream verifier that panics fails the callers of
+// its flight as unavailable (503, never 401) instead of ending the process,
+// gives its upstream slot back, and leaves nothing cached.
+func TestUpstreamPanic(t *testing.T) {
+	clk := newFakeClock()
+	up := newUpstream(clk.Now)
+	bad := newToken(t, clk.Now(), tokenSpec{sub: "63ed812a43be72c176aa5d2b"})
+	good := newToken(t, clk.Now(), tokenSpec{})
+	var panics atomic.Int64
+	next := verifier.VerifierFunc(func(ctx context.Context, tok string) (*verifier.User, error) {
+		if tok == bad {
+			panics.Add(1)
+			panic("verifier bug")
+		}
+		return up.Verify(ctx, tok)
+	})
+	// One slot: had the panic kept it, the next call would wait for it.
+	c := New(next, Options{Now: clk.Now, MaxInflight: 1, VerifyTimeout: 10 * time.Second})
+	c.testHookSemWait = func() { t.Error("waited for an upstream slot: the panicking call kept its slot") }
+
+	_, err := c.Verify(context.Background(), bad)
+	require.ErrorIs(t, err, verifier.ErrUnavailable)
+	assert.NotErrorIs(t, err, verifier.ErrInvalidToken)
+	assert.Contains(t, err.Error(), "verifier bug")
+	assert.Contains(t, err.Error(), "TestUpstreamPanic", "the error carries the panic's stack")
+
+	u, err := c.Verify(context.Background(), good)
+	require.NoError(t, err)
+	assert.Equal(t, "63ed812a43be72c176aa5d21", u.ID)
+
+	_, err = c.Verify(context.Background(), bad)
+	require.ErrorIs(t, err, verifier.ErrUnavailable)
+	assert.EqualValues(t, 2, panics.Load(), "a panic's answer is not cached")
 }
