@@ -25,7 +25,10 @@ func TestBenchSetup(t *testing.T) {
 		w := newRecorder()
 		app.ServeHTTP(w, h.reqs[0])
 		assert.Equal(t, http.StatusOK, w.code)
-		assert.Empty(t, w.body)
+		assert.Equal(t, anonymousID, string(w.body))
+		for _, u := range h.users {
+			assert.Len(t, u, len(anonymousID), "the bare answer is as long as a user's")
+		}
 	})
 
 	t.Run("hit answers 200 with the user from the cache", func(t *testing.T) {
