@@ -36,7 +36,10 @@
 //     again and stored; an ErrInvalidToken answer is stored in the negative
 //     table; ErrUnavailable (or the call's own timeout) is never stored and
 //     may be answered stale (see StaleIfError); any other error is passed
-//     on, never stored and never answered stale.
+//     on, never stored and never answered stale. A panic in the upstream
+//     verifier is recovered and answered as ErrUnavailable, its value and
+//     stack in the error: singleflight would otherwise re-raise it where
+//     nothing can recover it, ending the process.
 //
 // A verified entry lives for TTL but never past the token's exp minus
 // ClockSkew, taken from the answer's ExpiresAt or the token's own exp claim
@@ -81,7 +84,8 @@
 //
 // Tokens are bearer credentials, so the cache does not keep them: an entry
 // is keyed by 128 bits made of two hash/maphash hashes of the token under
-// two independent seeds. The seeds come from the runtime's secure random
+// two independent seeds (maphash.Comparable: one pass each of the runtime's
+// string hash, AES-based on CPUs with AES instructions). The seeds come from the runtime's secure random
 // source, are drawn per Cache and never leave the process: no hash value
 // appears in an error, a log line or a metric. The table's map is keyed by
 // the low 64 bits and the entry holds the full key, so the runtime's
@@ -108,12 +112,17 @@
 //     gains him nothing.
 //
 // Alternatives, measured by BenchmarkKey (key computation and a hit in a
-// 100,000-entry map, ~405-byte tokens; medians of 10 runs on the 2-core
-// development machine while parallel builds loaded it):
+// 100,000-entry map, ~405-byte tokens; medians of 6 runs on the 2-core
+// development machine):
 //
-//	maphash 128-bit key     ~100 ns   16 B per entry
-//	sha256 (first 128 bits) ~400 ns   16 B per entry
-//	raw token as map key     ~50 ns  ~420 B per entry (the token and its header)
+//	maphash 128-bit key      ~65 ns   16 B per entry
+//	sha256 (first 128 bits) ~420 ns   16 B per entry
+//	raw token as map key     ~47 ns  ~420 B per entry (the token and its header)
+//
+// The same two hashes through maphash.String cost ~100 ns: it feeds the
+// runtime 128 bytes at a time, four calls per pass for such a token
+// (callgrind: ~990 instructions for the key of a 469-byte token, against
+// ~450 with maphash.Comparable).
 //
 // sha256 gives a cryptographic argument but costs three times the whole hit
 // budget. The raw token is the fastest and exact, but nearly doubles the
@@ -195,17 +204,18 @@
 // # Performance
 //
 // On the 2-core development machine (AMD EPYC, KVM), ~405-byte tokens,
-// go test -bench . -benchmem -cpu 1,2, medians of 8 to 10 runs taken while
-// other builds and tests loaded the machine (so upper bounds):
+// go test -bench . -benchmem -cpu 1,2: BenchmarkHit as medians of 8 runs
+// interleaved with those of the previous key scheme, BenchmarkHitParallel
+// as bench/scaling.sh reports it (20 rounds, speed-ups within each round):
 //
-//	BenchmarkHit metrics=off            ~136 ns/op (best 124)   0 B/op  0 allocs/op
-//	BenchmarkHit metrics=on             ~140 ns/op (best 130)   0 B/op  0 allocs/op
-//	  of which two maphash passes ~85 ns and the clock read ~40 ns
-//	  (time.Since; time.Now costs ~70 ns here)
-//	BenchmarkHitParallel -cpu 1         ~220 ns/op, 1,024 tokens over 32 shards
-//	BenchmarkHitParallel -cpu 2         ~137 ns/op: 1.6x (best pair 1.8x); CPU
-//	                                    per hit grows ~7% (cpu-ns/op 220 -> 237),
-//	                                    i.e. ~1.86x on two idle cores
+//	BenchmarkHit metrics=off            ~118 ns/op (-27% against maphash.String
+//	BenchmarkHit metrics=on             ~110 ns/op  keys, -37% with metrics on)
+//	  of which the key ~45 ns (~420 instructions) and the clock read ~40 ns
+//	  (time.Since; time.Now costs ~70 ns here); 0 B/op, 0 allocs/op
+//	BenchmarkHitParallel -cpu 1         ~158 ns/op, 1,024 tokens over 32 shards
+//	BenchmarkHitParallel -cpu 2         ~85 ns/op: 1.69x (median of the rounds);
+//	                                    CPU per hit grows ~7% (cpu-ns/op 159 ->
+//	                                    169)
 //	BenchmarkMemoryPerEntry             494 B/entry at 1,000,000 entries with
 //	                                    256 B users: 238 B is the cache's
 //	BenchmarkPrecheck (miss path only)  ~8.0 µs golang-jwt into a struct,
