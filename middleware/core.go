@@ -127,7 +127,8 @@ var errBadUserID = errors.New("middleware: verifier returned a user with an empt
 // ForwardAuth are thin adapters over it, and another HTTP engine can reuse it
 // the same way:
 //
-//  1. delete every request header for which IsIdentityHeader holds;
+//  1. if StripsIdentityHeaders, delete every request header for which
+//     IsIdentityHeader holds;
 //  2. if the request is to be skipped (health checks, CORS preflights), pass
 //     it on;
 //  3. d := m.Authenticate(ctx, src) with a TokenSource over the request;
@@ -142,27 +143,32 @@ var errBadUserID = errors.New("middleware: verifier returned a user with an empt
 // beyond what the verifier does.
 func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision {
 	var d Decision
+	m.authenticate(ctx, src, &d)
+	return d
+}
+
+// authenticate is Authenticate writing into d, a zero Decision: the Handler
+// keeps d on its stack, and the hit path copies no Decision around.
+func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decision) {
 	tok, lookup, u, err := m.extract(src)
 	switch {
 	case err != nil:
-		d = Decision{Kind: KindMalformed, Err: err}
+		d.Kind, d.Err = KindMalformed, err
 	case tok == "" && m.optional:
-		d = Decision{Kind: KindAnonymous}
+		d.Kind = KindAnonymous
 	case tok == "":
-		d = Decision{Kind: KindMissing, Err: ErrMissingToken}
+		d.Kind, d.Err = KindMissing, ErrMissingToken
 	default:
-		if u != nil { // a cache hit, found while extracting
-			d = m.classify(u, nil, tok)
-		} else {
-			d = m.verify(ctx, tok)
+		if u == nil { // not a cache hit found while extracting
+			u, err = m.v.Verify(ctx, tok)
 		}
-		if d.Kind == KindAuthenticated {
-			m.decorate(&d, lookup, src)
+		m.classify(d, u, err, tok)
+		if d.Kind == KindAuthenticated && (m.identity || m.hide) {
+			m.decorate(d, lookup, src)
 		}
 	}
 	m.metrics.observe(d.Kind)
-	m.logDecision(ctx, src, &d, tok)
-	return d
+	m.logDecision(ctx, src, d, tok)
 }
 
 // decorate adds to d, an authenticated decision, the identity headers and
@@ -189,33 +195,29 @@ func (m *Middleware) extract(src TokenSource) (string, Lookup, *verifier.User, e
 	return "", Lookup{}, nil, nil
 }
 
-// verify asks the verifier about tok and classifies the answer.
-func (m *Middleware) verify(ctx context.Context, tok string) Decision {
-	u, err := m.v.Verify(ctx, tok)
-	return m.classify(u, err, tok)
-}
-
-// classify turns the verifier's answer for tok into a Decision.
-func (m *Middleware) classify(u *verifier.User, err error, tok string) Decision {
+// classify writes into d, a zero Decision, what the verifier's answer for
+// tok means.
+func (m *Middleware) classify(d *Decision, u *verifier.User, err error, tok string) {
 	if err != nil {
 		err = scrub(err, tok)
 	}
 	switch {
 	case err == nil && u == nil:
-		return Decision{Kind: KindUnavailable, Err: errNoUser, RetryAfter: m.retryAfter}
+		d.Kind, d.Err, d.RetryAfter = KindUnavailable, errNoUser, m.retryAfter
 	case err == nil && !validUserID(u.ID):
-		return Decision{Kind: KindUnavailable, Err: errBadUserID, RetryAfter: m.retryAfter}
+		d.Kind, d.Err, d.RetryAfter = KindUnavailable, errBadUserID, m.retryAfter
 	case err == nil:
-		return Decision{Kind: KindAuthenticated, User: u}
+		d.Kind, d.User = KindAuthenticated, u
 	case errors.Is(err, verifier.ErrUnavailable):
 		// Checked first: an error that claims both must not log users out.
-		return Decision{Kind: KindUnavailable, Err: err, RetryAfter: m.retryAfterOf(err)}
+		d.Kind, d.Err, d.RetryAfter = KindUnavailable, err, m.retryAfterOf(err)
 	case errors.Is(err, verifier.ErrInvalidToken):
-		return Decision{Kind: KindInvalid, Err: err}
+		d.Kind, d.Err = KindInvalid, err
+	default:
+		// Anything else (a context error, a bug in a custom verifier) fails
+		// closed as unavailable: neither a pass nor a logout.
+		d.Kind, d.Err, d.RetryAfter = KindUnavailable, err, m.retryAfterOf(err)
 	}
-	// Anything else (a context error, a bug in a custom verifier) fails
-	// closed as unavailable: neither a pass nor a logout.
-	return Decision{Kind: KindUnavailable, Err: err, RetryAfter: m.retryAfterOf(err)}
 }
 
 // retryAfterOf returns the upstream's Retry-After when err carries one, and

@@ -22,14 +22,20 @@
 // applies and a small JSON body; upstream detail goes to the log only, and no
 // log line or answer ever contains a token.
 //
+// Library mode sets no header and leaves the request's headers as the client
+// sent them: handlers read the user from the context, never from headers.
+// WithStripIdentityHeaders removes the client's X-Auth-* headers all the
+// same, for code that reads them.
+//
 // # Gateway mode
 //
 // WithGatewayMode suits a proxy in front of an upstream that trusts it: each
 // authenticated request goes on with X-Auth-User-Id, X-Auth-Session-Id,
 // X-Auth-Domain-Id, X-Auth-Device-Id, X-Auth-Expires and X-Auth-User-Data
-// headers, and without the credential its token came in. Whatever the mode,
-// every request first loses the X-Auth-* headers its client sent, however
-// spelled (IsIdentityHeader).
+// headers, and without the credential its token came in. Before that, every
+// request, authenticated or not, loses the X-Auth-* headers its client sent,
+// however spelled (IsIdentityHeader), so that only the middleware can set
+// them.
 //
 // ForwardAuth answers the auth subrequests of nginx, Traefik, Caddy or Envoy
 // with 200 and those headers, or with the refusal. NewRevokeWebhook lets a

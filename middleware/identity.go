@@ -47,10 +47,11 @@ func newIdentityNames(prefix string) identityNames {
 // WSGI and some proxies map header names. X-Auth-User-Id, x-auth-user-id,
 // X_Auth_User_Id and X.Auth.User.Id all do under the default prefix.
 //
-// Every request loses such headers before anything else happens, whether it
-// is then authenticated, anonymous or skipped, and whether or not identity
-// headers are on: only this middleware may set them. An engine adapter must
-// do the same (see Authenticate).
+// When stripping is on (StripsIdentityHeaders: identity headers on, or
+// WithStripIdentityHeaders), every request loses such headers before
+// anything else happens, whether it is then authenticated, anonymous or
+// skipped: only this middleware may set them. An engine adapter must do the
+// same (see Authenticate).
 func (m *Middleware) IsIdentityHeader(name string) bool {
 	p := m.names.folded
 	if len(name) < len(p) {
@@ -73,6 +74,13 @@ func foldHeaderByte(c byte) byte {
 	}
 	return c
 }
+
+// StripsIdentityHeaders reports whether every request loses the identity
+// headers its client sent before anything else happens: true with identity
+// headers on (WithIdentityHeaders, WithGatewayMode) or with
+// WithStripIdentityHeaders, false in plain library mode, which sets no
+// header and leaves the request's alone.
+func (m *Middleware) StripsIdentityHeaders() bool { return m.strip }
 
 // stripIdentity deletes every identity header from h. Most names fail the
 // cheap test of length and first byte, and skip the full comparison.

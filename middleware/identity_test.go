@@ -54,13 +54,16 @@ var spoofs = []string{
 }
 
 // TestSpoofedIdentityHeadersNeverReachNext sends every spelling, twice over,
-// on authenticated, anonymous and skipped requests, in library and gateway
-// mode, and requires that next sees none of the client's values.
+// on authenticated, anonymous and skipped requests, in every mode that strips
+// (identity headers on, gateway mode, library mode with
+// WithStripIdentityHeaders), and requires that next sees none of the
+// client's values.
 func TestSpoofedIdentityHeadersNeverReachNext(t *testing.T) {
 	modes := map[string][]Option{
-		"library": nil,
-		"gateway": {WithGatewayMode()},
-		"prefix":  {WithGatewayMode(), WithIdentityHeaders("X-Auth-")},
+		"library+strip": {WithStripIdentityHeaders()},
+		"identity":      {WithIdentityHeaders("")},
+		"gateway":       {WithGatewayMode()},
+		"prefix":        {WithGatewayMode(), WithIdentityHeaders("X-Auth-")},
 	}
 	requests := map[string]struct {
 		target string
@@ -94,7 +97,8 @@ func TestSpoofedIdentityHeadersNeverReachNext(t *testing.T) {
 						assert.Len(t, vals, 1, "header %q", name)
 					}
 				}
-				if mode != "library" && rq.user {
+				require.True(t, m.StripsIdentityHeaders())
+				if mode != "library+strip" && rq.user {
 					assert.Equal(t, []string{"user-1"}, s.header["X-Auth-User-Id"])
 				} else {
 					for name := range s.header {
@@ -103,6 +107,34 @@ func TestSpoofedIdentityHeadersNeverReachNext(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestLibraryModeLeavesHeadersAlone: plain library mode sets no header and
+// strips none, so the client's X-Auth-* headers reach next as sent, next to
+// the user in the context (which is where a library-mode handler reads it).
+// Any identity option turns stripping on, and nothing turns it off while
+// identity headers are on.
+func TestLibraryModeLeavesHeadersAlone(t *testing.T) {
+	m := newTest()
+	assert.False(t, m.StripsIdentityHeaders())
+	req := bearerRequest("/api", goodToken)
+	req.Header["X-Auth-User-Id"] = []string{"client-value"}
+	req.Header["X_auth_role"] = []string{"client-role"}
+	rec, s := serve(m, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.True(t, s.hasUser)
+	assert.Equal(t, []string{"client-value"}, s.header["X-Auth-User-Id"])
+	assert.Equal(t, []string{"client-role"}, s.header["X_auth_role"])
+
+	for name, opts := range map[string][]Option{
+		"WithStripIdentityHeaders":           {WithStripIdentityHeaders()},
+		"WithIdentityHeaders":                {WithIdentityHeaders("")},
+		"WithGatewayMode":                    {WithGatewayMode()},
+		"gateway mode, credentials kept":     {WithGatewayMode(), WithHideCredentials(false)},
+		"identity headers, then strip again": {WithIdentityHeaders("X-Id-"), WithStripIdentityHeaders()},
+	} {
+		assert.True(t, newTest(opts...).StripsIdentityHeaders(), name)
 	}
 }
 

@@ -24,6 +24,7 @@ type Middleware struct {
 	metrics        *metrics     // nil: no metrics
 	onError        ErrorHandler
 	identity       bool // set identity headers on authenticated requests
+	strip          bool // delete the identity headers clients send: identity, or WithStripIdentityHeaders
 	hide           bool // remove the token's credential from authenticated requests
 	retryAfter     time.Duration
 	names          identityNames
@@ -52,6 +53,7 @@ func New(v verifier.Verifier, opts ...Option) *Middleware {
 		log:            o.logger,
 		onError:        o.onError,
 		identity:       o.identity,
+		strip:          o.identity || o.strip,
 		hide:           o.identity,
 		retryAfter:     o.retryAfter,
 		names:          newIdentityNames(o.prefix),
@@ -76,7 +78,8 @@ func New(v verifier.Verifier, opts ...Option) *Middleware {
 }
 
 // Handler returns next wrapped in authentication. For every request it first
-// deletes the identity headers the client sent (IsIdentityHeader); then it
+// deletes the identity headers the client sent (IsIdentityHeader), when
+// stripping is on (StripsIdentityHeaders); then it
 // passes skipped requests and, if enabled, CORS preflights on as they are;
 // then it authenticates (Authenticate). A refused request is answered by the
 // ErrorHandler and never reaches next. An allowed one reaches next with its
@@ -88,12 +91,15 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		panic("middleware: nil next handler")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.stripIdentity(r.Header)
+		if m.strip {
+			m.stripIdentity(r.Header)
+		}
 		if m.passUnauthenticated(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		d := m.Authenticate(r.Context(), httpSource{r})
+		var d Decision
+		m.authenticate(r.Context(), httpSource{r}, &d)
 		if !d.Allowed() {
 			m.onError(w, r, m.Refusal(d))
 			return
@@ -102,11 +108,15 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		applyHide(r, d.Hide)
-		if r.Header == nil && d.Identity != nil {
-			r.Header = http.Header{} // a hand-built request
+		if m.hide {
+			applyHide(r, d.Hide)
 		}
-		setHeaders(r.Header, d.Identity)
+		if d.Identity != nil {
+			if r.Header == nil {
+				r.Header = http.Header{} // a hand-built request
+			}
+			setHeaders(r.Header, d.Identity)
+		}
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), d.User)))
 	})
 }

@@ -34,6 +34,7 @@ type options struct {
 	identity       bool
 	prefix         string
 	hide           *bool // nil: follow identity
+	strip          bool  // strip identity headers even with identity off
 	retryAfter     time.Duration
 }
 
@@ -87,8 +88,9 @@ func WithCredentialsOptional(optional bool) Option {
 
 // WithSkip passes the requests for which skip returns true (health checks,
 // say) on to the next handler without authentication and without a user.
-// Identity headers are still stripped from them. ForwardAuth applies skip
-// only with WithTrustForwardedRequest.
+// Identity headers are still stripped from them, when stripping is on
+// (StripsIdentityHeaders). ForwardAuth applies skip only with
+// WithTrustForwardedRequest.
 //
 // Default: nil; no request is skipped.
 func WithSkip(skip func(*http.Request) bool) Option {
@@ -159,8 +161,9 @@ func WithErrorHandler(h ErrorHandler) Option {
 // on unless WithHideCredentials says otherwise. It panics if prefix is not a
 // valid header name.
 //
-// Headers that start with the prefix are stripped from every request whether
-// or not this option is on (see IsIdentityHeader).
+// The client's own headers under the prefix, however spelled, are stripped
+// from every request first (see IsIdentityHeader), so that only this
+// middleware can set them.
 //
 // Default: off; prefix DefaultIdentityPrefix ("X-Auth-").
 func WithIdentityHeaders(prefix string) Option {
@@ -176,6 +179,20 @@ func WithIdentityHeaders(prefix string) Option {
 // ValidHeaderName reports whether s is a non-empty RFC 9110 token, the
 // syntax of a header name: what WithIdentityHeaders requires of its prefix.
 func ValidHeaderName(s string) bool { return validToken(s) }
+
+// WithStripIdentityHeaders strips the identity headers clients send (every
+// name IsIdentityHeader holds for) from every request even with identity
+// headers off: for a library-mode app with code that reads such headers, or
+// that passes requests on to a service that trusts them. With identity
+// headers on (WithIdentityHeaders, WithGatewayMode) they are always stripped;
+// nothing turns that off.
+//
+// Default: off in library mode, where tokenguard sets no header, the user
+// travels in the request context (UserFromContext), and request headers are
+// left as the client sent them.
+func WithStripIdentityHeaders() Option {
+	return func(o *options) { o.strip = true }
+}
 
 // WithHideCredentials removes the credential a token came from before an
 // authenticated request goes on: the Authorization (or LookupHeader) header,

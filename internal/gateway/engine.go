@@ -33,7 +33,8 @@ type DataPath struct {
 	// Auth decides each request. An engine other than net/http adapts its
 	// own request type to middleware.TokenSource and follows the five steps
 	// documented on Middleware.Authenticate: strip identity headers
-	// (IsIdentityHeader), pass skipped requests (Skip), Authenticate,
+	// (IsIdentityHeader; the gateway's middleware always has identity
+	// headers on), pass skipped requests (Skip), Authenticate,
 	// answer a refusal with Refusal(d), else apply d.Hide and d.Identity and
 	// forward.
 	Auth *middleware.Middleware
