@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # callgrind.sh counts the instructions per request of tokenguard's hit path
-# (middleware + cache over the verifier client) and of the bare handler, with
+# (middleware + cache over the verifier client), of the floor (the least a
+# cache-hit middleware can do: BenchmarkFloor) and of the bare handler, with
 # valgrind's callgrind, which counts the same on a busy machine as on an idle
-# one.
+# one. It prints each one's cost over the bare handler, and that cost as a
+# multiple of the floor's.
 #
 # Each benchmark runs twice, for N1 and N2 iterations; set-up (emulator,
 # login, warm-up, test binary start) costs the same in both runs, so
@@ -33,8 +35,9 @@ set -euo pipefail
 
 N1=${N1:-100000}
 N2=${N2:-300000}
-BENCHES=${BENCHES:-BenchmarkBareHandler BenchmarkMiddlewareCacheHit BenchmarkGatewayHit}
+BENCHES=${BENCHES:-BenchmarkBareHandler BenchmarkFloor BenchmarkMiddlewareCacheHit BenchmarkGatewayHit}
 BASE=BenchmarkBareHandler
+FLOOR=BenchmarkFloor
 # Functions whose inclusive per-request cost is reported for each benchmark,
 # as name patterns of callgrind_annotate's output.
 FUNCS=(
@@ -111,14 +114,16 @@ done
 
 echo "instructions per request, (Ir($N2) - Ir($N1)) / $((N2 - N1)); profiles in $out"
 echo
-printf '%-34s %12s %12s\n' benchmark Ir/request "over $BASE"
+printf '%-34s %12s %12s %12s\n' benchmark Ir/request "over $BASE" "x the floor"
 for b in $BENCHES; do
-	over=-
+	over=- x=-
 	[[ -n ${ir[$BASE]:-} ]] && over=$(echo "${ir[$b]} - ${ir[$BASE]}" | bc)
-	printf '%-34s %12s %12s\n' "$b" "${ir[$b]}" "$over"
+	[[ -n ${ir[$BASE]:-} && -n ${ir[$FLOOR]:-} && $b != "$BASE" ]] &&
+		x=$(echo "scale=2; (${ir[$b]} - ${ir[$BASE]}) / (${ir[$FLOOR]} - ${ir[$BASE]})" | bc)
+	printf '%-34s %12s %12s %12s\n' "$b" "${ir[$b]}" "$over" "$x"
 done
 for b in $BENCHES; do
-	[[ $b == "$BASE" ]] && continue
+	[[ $b == "$BASE" || $b == "$FLOOR" ]] && continue
 	echo
 	echo "$b, inclusive Ir per request of:"
 	for p in "${FUNCS[@]}"; do

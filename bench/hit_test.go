@@ -3,7 +3,11 @@ package bench
 import (
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"testing"
+
+	"github.com/tokenguard/tokenguard/middleware"
+	"github.com/tokenguard/tokenguard/verifier"
 )
 
 // serve runs h on r once per iteration into one reusable recorder.
@@ -59,6 +63,58 @@ func serveParallel(b *testing.B, h http.Handler, reqs []*http.Request) {
 // request the hit benchmark sends.
 func BenchmarkBareHandler(b *testing.B) {
 	serve(b, app, getHit(b, 1).reqs[0])
+}
+
+// floorHandler is the floor a cache-hit middleware is measured against:
+// read the Authorization header, look its token up in a map, attach the
+// user with context.WithValue and r.WithContext, and nothing more. It checks
+// no syntax, keeps no expiry, counts nothing, strips no identity header, and
+// keeps the raw tokens in memory, all of which tokenguard does (or must
+// not). users must hold more than 8 entries, so that lookups hash the token
+// as a large map's do (Go's maps compare the keys of a map of up to 8
+// entries without hashing).
+func floorHandler(users map[string]*verifier.User, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := r.Header["Authorization"]
+		if len(v) != 1 || len(v[0]) < len("Bearer ") {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		u, ok := users[v[0][len("Bearer "):]]
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(middleware.NewContext(r.Context(), u)))
+	})
+}
+
+// newFloor returns floorHandler over app, knowing the users of h's warm
+// tokens and 1,024 made-up tokens besides.
+func newFloor(tb testing.TB, h *hit) http.Handler {
+	tb.Helper()
+	users := make(map[string]*verifier.User, len(h.reqs)+1024)
+	for i := range 1024 {
+		users["made-up-token-"+strconv.Itoa(i)] = &verifier.User{ID: strconv.Itoa(i)}
+	}
+	for _, r := range h.reqs {
+		tok := r.Header.Get("Authorization")[len("Bearer "):]
+		u, ok := h.cache.Lookup(tok)
+		if !ok {
+			tb.Fatal("a warm token is not in the cache")
+		}
+		users[tok] = u
+	}
+	return floorHandler(users, app)
+}
+
+// BenchmarkFloor is the floor: the least a cache-hit middleware can do
+// (floorHandler), on the request the hit benchmark sends. The hit path's
+// cost over BenchmarkBareHandler, divided by this one's, is how far
+// tokenguard is from the floor (bench/callgrind.sh prints it).
+func BenchmarkFloor(b *testing.B) {
+	h := getHit(b, 1)
+	serve(b, newFloor(b, h), h.reqs[0])
 }
 
 // BenchmarkMiddlewareCacheHit is the hit path: middleware.New over

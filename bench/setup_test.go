@@ -43,7 +43,21 @@ func TestBenchSetup(t *testing.T) {
 		assert.Zero(t, h.verifyCalls()-calls, "upstream calls on the hit path")
 	})
 
-	t.Run("hit costs 2 allocations over the bare handler", func(t *testing.T) {
+	t.Run("the floor answers 200 with the user, and 401 without a known token", func(t *testing.T) {
+		fl := newFloor(t, h)
+		w := newRecorder()
+		for i, r := range h.reqs {
+			w.reset()
+			fl.ServeHTTP(w, r)
+			assert.Equal(t, http.StatusOK, w.code)
+			assert.Equal(t, h.users[i], string(w.body))
+		}
+		w.reset()
+		fl.ServeHTTP(w, newRequest("made-up-token-1x"))
+		assert.Equal(t, http.StatusUnauthorized, w.code)
+	})
+
+	t.Run("hit costs 2 allocations over the bare handler, as the floor does", func(t *testing.T) {
 		if raceEnabled {
 			t.Skip("the race detector allocates")
 		}
@@ -53,6 +67,7 @@ func TestBenchSetup(t *testing.T) {
 		}
 		assert.Zero(t, measure(app), "bare handler")
 		assert.Equal(t, 2.0, measure(h.library)-measure(app), "WithValue and WithContext")
+		assert.Equal(t, 2.0, measure(newFloor(t, h))-measure(app), "the floor's own")
 	})
 
 	t.Run("gateway sets identity headers and hides the token, again after restore", func(t *testing.T) {
