@@ -42,7 +42,7 @@ FLOOR=BenchmarkFloor
 # as name patterns of callgrind_annotate's output.
 FUNCS=(
 	'\(\*Middleware\)\.Handler\.func[0-9]+$'
-	'middleware\.\(\*Middleware\)\.Authenticate$'
+	'middleware\.\(\*Middleware\)\.[aA]uthenticate$'
 	'middleware\.parseBearer$'
 	'middleware\.\(\*Middleware\)\.stripIdentity$'
 	'middleware\.\(\*Middleware\)\.IdentityHeaders$'

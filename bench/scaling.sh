@@ -14,11 +14,13 @@
 # Usage: bench/scaling.sh                  (from anywhere in the repository)
 #   CPUS     the -cpu list (default 1,2; on a 16-core machine 1,2,4,8,16)
 #   ROUNDS   rounds (default 10)
+#   BENCHTIME  -benchtime of each run (default 1s)
 #   OUT      where the raw output goes (default: a new directory under /tmp)
 set -euo pipefail
 
 CPUS=${CPUS:-1,2}
 ROUNDS=${ROUNDS:-10}
+BENCHTIME=${BENCHTIME:-1s}
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$(mktemp -d /tmp/tokenguard-scaling.XXXXXX)}
 mkdir -p "$out"
@@ -29,13 +31,13 @@ raw="$out/raw.txt"
 : >"$raw"
 for ((i = 1; i <= ROUNDS; i++)); do
 	echo "round $i" >>"$raw"
-	"$out/bench.test" -test.run='^$' -test.cpu="$CPUS" -test.benchmem \
+	"$out/bench.test" -test.run='^$' -test.cpu="$CPUS" -test.benchmem -test.benchtime="$BENCHTIME" \
 		-test.bench='^(BenchmarkBareHandlerParallel|BenchmarkMiddlewareCacheHitParallel)$' >>"$raw"
-	"$out/cache.test" -test.run='^$' -test.cpu="$CPUS" -test.benchmem \
+	"$out/cache.test" -test.run='^$' -test.cpu="$CPUS" -test.benchmem -test.benchtime="$BENCHTIME" \
 		-test.bench='^BenchmarkHitParallel$' >>"$raw"
 done
 
-echo "hit throughput by cores: $ROUNDS rounds, -cpu $CPUS; raw output in $raw"
+echo "hit throughput by cores: $ROUNDS rounds, -cpu $CPUS, -benchtime $BENCHTIME; raw output in $raw"
 echo
 awk '
 	function median(list,    a, n, i, j, t) {
