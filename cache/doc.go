@@ -213,9 +213,9 @@
 //	  of which the key ~45 ns (~420 instructions) and the clock read ~40 ns
 //	  (time.Since; time.Now costs ~70 ns here); 0 B/op, 0 allocs/op
 //	BenchmarkHitParallel -cpu 1         ~158 ns/op, 1,024 tokens over 32 shards
-//	BenchmarkHitParallel -cpu 2         ~85 ns/op: 1.69x (median of the rounds);
-//	                                    CPU per hit grows ~7% (cpu-ns/op 159 ->
-//	                                    169)
+//	BenchmarkHitParallel -cpu 2         ~85 ns/op: 1.69x (median of the rounds;
+//	                                    1.57-1.69x over four runs); CPU per hit
+//	                                    grows 7-25% (cpu-ns/op 159 -> 169 here)
 //	BenchmarkMemoryPerEntry             494 B/entry at 1,000,000 entries with
 //	                                    256 B users: 238 B is the cache's
 //	BenchmarkPrecheck (miss path only)  ~8.0 µs golang-jwt into a struct,
