@@ -260,12 +260,9 @@ func parseBearer(v string, maxLen int) (string, error) {
 // the token, whose characters are still to be checked.
 func bearerCredential(v string, maxLen int) (string, error) {
 	const scheme = "bearer"
-	var tok string
-	if strings.HasPrefix(v, "Bearer ") {
-		// The spelling every client sends, compared in two loads instead
-		// of folding case byte by byte.
-		tok = v[len(scheme)+1:]
-	} else {
+	// The spelling every client sends is compared in two loads; any other
+	// has its case folded byte by byte.
+	if !strings.HasPrefix(v, "Bearer ") {
 		if len(v) < len(scheme) || !asciiEqualFold(v[:len(scheme)], scheme) {
 			return "", nil
 		}
@@ -279,8 +276,8 @@ func bearerCredential(v string, maxLen int) (string, error) {
 		default:
 			return "", errBearerSeparator
 		}
-		tok = v[len(scheme)+1:]
 	}
+	tok := v[len(scheme)+1:]
 	switch {
 	case tok == "":
 		return "", errEmptyToken
