@@ -57,3 +57,23 @@ type User struct {
 	// Raw is the whole verify_token response body.
 	Raw json.RawMessage
 }
+
+// A Revoker makes a user's tokens issued at or before at refused from now on,
+// wherever it keeps that knowledge: a cache of verified tokens (package cache)
+// applies it in memory; a shared store applies it on every replica. A zero at
+// means now.
+//
+// Revoke must be safe for concurrent use and must not block for long. An error
+// means the revocation may not be in force everywhere it should be: the caller
+// should report it (a webhook answers 503) and retry.
+type Revoker interface {
+	Revoke(ctx context.Context, userID string, at time.Time) error
+}
+
+// RevokerFunc adapts an ordinary function to the Revoker interface.
+type RevokerFunc func(ctx context.Context, userID string, at time.Time) error
+
+// Revoke calls f(ctx, userID, at).
+func (f RevokerFunc) Revoke(ctx context.Context, userID string, at time.Time) error {
+	return f(ctx, userID, at)
+}
