@@ -16,7 +16,8 @@ import (
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
 	"github.com/tokenguard/tokenguard/verifier"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // tokenTTL is the lifetime of the emulator's tokens and of the fixture
@@ -35,8 +36,8 @@ var quiet = slog.New(slog.DiscardHandler)
 // and benchmark of the package: starting them once keeps set-up out of the
 // figures, and out of the callgrind counts.
 type env struct {
-	srv    *verifiertest.Server
-	client *verifier.Client
+	srv    *appservicestest.Server
+	client *appservices.Client
 }
 
 var (
@@ -52,8 +53,8 @@ func getEnv(tb testing.TB) *env {
 	if envState != nil {
 		return envState
 	}
-	srv := verifiertest.NewServer(verifiertest.WithTokenTTL(tokenTTL))
-	client, err := verifier.NewClient(srv.Config())
+	srv := appservicestest.NewServer(appservicestest.WithTokenTTL(tokenTTL))
+	client, err := appservices.NewClient(srv.Config())
 	if err == nil {
 		err = client.Login(context.Background())
 	}
@@ -76,7 +77,7 @@ func closeEnv() {
 }
 
 // verifyCalls is the number of verify_token calls the emulator has answered.
-func (e *env) verifyCalls() int64 { return e.srv.Calls(verifiertest.EndpointVerifyToken) }
+func (e *env) verifyCalls() int64 { return e.srv.Calls(appservicestest.EndpointVerifyToken) }
 
 // newUsers adds n users to the emulator and returns their ids.
 func (e *env) newUsers(tb testing.TB, n int) []string {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 func TestNewPanics(t *testing.T) {
@@ -183,7 +184,7 @@ func TestErrorsNotCached(t *testing.T) {
 		wantNot error
 	}{
 		{"unavailable", verifier.ErrUnavailable, verifier.ErrUnavailable, verifier.ErrInvalidToken},
-		{"api 503", &verifier.APIError{StatusCode: 503}, verifier.ErrUnavailable, verifier.ErrInvalidToken},
+		{"api 503", &appservices.APIError{StatusCode: 503}, verifier.ErrUnavailable, verifier.ErrInvalidToken},
 		{"unknown error", errors.New("boom"), nil, verifier.ErrInvalidToken},
 		{"both kinds", errors.Join(verifier.ErrInvalidToken, verifier.ErrUnavailable), verifier.ErrUnavailable, nil},
 	}

@@ -152,7 +152,7 @@
 //
 // App Services keeps accepting an access token until it expires even after
 // the user's sessions were revoked or the user was disabled or deleted.
-// Revoke (wired to verifier.Config.OnRevoke) closes that gap for this
+// Revoke (wired to appservices.Config.OnRevoke) closes that gap for this
 // process: it drops the user's cached entries and remembers, for
 // MaxTokenLifetime + ClockSkew after the revocation time, to refuse the
 // user's tokens issued at or before it with verifier.ErrRevoked. The check

@@ -10,14 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenguard/tokenguard/verifier"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
-func newEmulated(t *testing.T, opts Options) (*Cache, *verifiertest.Server) {
+func newEmulated(t *testing.T, opts Options) (*Cache, *appservicestest.Server) {
 	t.Helper()
-	srv := verifiertest.NewServer()
+	srv := appservicestest.NewServer()
 	t.Cleanup(srv.Close)
-	client, err := verifier.NewClient(srv.Config())
+	client, err := appservices.NewClient(srv.Config())
 	require.NoError(t, err)
 	require.NoError(t, client.Login(context.Background()))
 	opts.Now = srv.Now
@@ -56,10 +57,10 @@ func TestEmulatorThousandConcurrentMissesOneCall(t *testing.T) {
 		require.NoError(t, errs[i], "request %d", i)
 		assert.Equal(t, userID, users[i].ID)
 	}
-	assert.EqualValues(t, 1, srv.Calls(verifiertest.EndpointVerifyToken))
+	assert.EqualValues(t, 1, srv.Calls(appservicestest.EndpointVerifyToken))
 	_, err = c.Verify(context.Background(), token)
 	require.NoError(t, err)
-	assert.EqualValues(t, 1, srv.Calls(verifiertest.EndpointVerifyToken), "then a hit")
+	assert.EqualValues(t, 1, srv.Calls(appservicestest.EndpointVerifyToken), "then a hit")
 }
 
 // With the emulator stopped (connection refused), a lapsed entry is served
@@ -100,9 +101,9 @@ func TestEmulatorRefusals(t *testing.T) {
 		_, err = c.Verify(ctx, forged)
 		assert.ErrorIs(t, err, verifier.ErrInvalidToken)
 	}
-	assert.EqualValues(t, 1, srv.Calls(verifiertest.EndpointVerifyToken))
+	assert.EqualValues(t, 1, srv.Calls(appservicestest.EndpointVerifyToken))
 
 	_, err = c.Verify(ctx, sess.RefreshToken)
 	assert.ErrorIs(t, err, verifier.ErrInvalidToken)
-	assert.EqualValues(t, 1, srv.Calls(verifiertest.EndpointVerifyToken))
+	assert.EqualValues(t, 1, srv.Calls(appservicestest.EndpointVerifyToken))
 }

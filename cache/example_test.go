@@ -8,7 +8,8 @@ import (
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/verifier"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // A Cache in front of the Admin API client, with the client's OnRevoke hook
@@ -16,14 +17,14 @@ import (
 // the cache refuse that user's older tokens at once, although App Services
 // itself keeps accepting them until they expire.
 func Example() {
-	srv := verifiertest.NewServer() // an App Services emulator on loopback
+	srv := appservicestest.NewServer() // an App Services emulator on loopback
 	defer srv.Close()
 	ctx := context.Background()
 
 	var c *cache.Cache
 	cfg := srv.Config()
 	cfg.OnRevoke = func(userID string, at time.Time) { c.Revoke(userID, at) }
-	client, err := verifier.NewClient(cfg)
+	client, err := appservices.NewClient(cfg)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -37,7 +38,7 @@ func Example() {
 		u, err := c.Verify(ctx, token)
 		fmt.Println("verified:", err == nil && u.ID == userID)
 	}
-	fmt.Println("verify_token calls:", srv.Calls(verifiertest.EndpointVerifyToken))
+	fmt.Println("verify_token calls:", srv.Calls(appservicestest.EndpointVerifyToken))
 
 	if err := client.RevokeSessions(ctx, userID); err != nil {
 		fmt.Println(err)
@@ -50,7 +51,7 @@ func Example() {
 	fresh, _ := srv.NewAccessToken(userID)
 	_, err = c.Verify(ctx, fresh)
 	fmt.Println("fresh token verified:", err == nil)
-	fmt.Println("verify_token calls:", srv.Calls(verifiertest.EndpointVerifyToken))
+	fmt.Println("verify_token calls:", srv.Calls(appservicestest.EndpointVerifyToken))
 	// Output:
 	// verified: true
 	// verified: true

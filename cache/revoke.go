@@ -120,7 +120,7 @@ func (h *revHeap) Pop() any {
 // of its tokens issued at or before at (verifier.User.IssuedAt <= at) with
 // verifier.ErrRevoked, even while the upstream still accepts it, as App
 // Services does until the token expires. A zero at means now. It is meant to
-// be wired to verifier.Config.OnRevoke.
+// be wired to appservices.Config.OnRevoke.
 //
 // An upstream verification already in flight when Revoke is called does not
 // store its answer, and its callers get ErrRevoked if the token is covered.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 func TestStaleIfError(t *testing.T) {
@@ -28,7 +29,7 @@ func TestStaleIfError(t *testing.T) {
 		{"at TTL, window open", time.Hour, ttl, verifier.ErrUnavailable, true},
 		{"last instant of the window", time.Hour, ttl + window - time.Nanosecond, verifier.ErrUnavailable, true},
 		{"window closed", time.Hour, ttl + window, verifier.ErrUnavailable, false},
-		{"api 503 counts as unavailable", time.Hour, ttl + time.Second, &verifier.APIError{StatusCode: 503}, true},
+		{"api 503 counts as unavailable", time.Hour, ttl + time.Second, &appservices.APIError{StatusCode: 503}, true},
 		{"token expiry closes the window early", ttl + 10*time.Second, ttl + 10*time.Second - skew, verifier.ErrUnavailable, false},
 		{"before token expiry", ttl + 10*time.Second, ttl + 10*time.Second - skew - time.Nanosecond, verifier.ErrUnavailable, true},
 		{"unknown error is not papered over", time.Hour, ttl + time.Second, errors.New("boom"), false},

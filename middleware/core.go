@@ -223,9 +223,11 @@ func (m *Middleware) classify(d *Decision, u *verifier.User, err error, tok stri
 // retryAfterOf returns the upstream's Retry-After when err carries one, and
 // the default otherwise.
 func (m *Middleware) retryAfterOf(err error) time.Duration {
-	var ae *verifier.APIError
-	if errors.As(err, &ae) && ae.RetryAfter > 0 {
-		return ae.RetryAfter
+	var ra verifier.RetryAfterError
+	if errors.As(err, &ra) {
+		if d := ra.RetryAfter(); d > 0 {
+			return d
+		}
 	}
 	return m.retryAfter
 }

@@ -6,7 +6,7 @@
 //
 // Wrap a handler and read the user from the request context:
 //
-//	m := middleware.New(v) // v is a verifier.Verifier, such as a cache over a verifier.Client
+//	m := middleware.New(v) // v is a verifier.Verifier, such as a cache over an appservices.Client
 //	mux.Handle("/api/", m.Handler(api))
 //
 //	func api(w http.ResponseWriter, r *http.Request) {

@@ -11,16 +11,17 @@ import (
 
 	"github.com/tokenguard/tokenguard/middleware"
 	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
-// A fake verifier stands in for a verifier.Client (or a cache over one).
+// A fake verifier stands in for an appservices.Client (or a cache over one).
 func fakeVerifier() verifier.Verifier {
 	return verifier.VerifierFunc(func(_ context.Context, token string) (*verifier.User, error) {
 		switch token {
 		case "good-token":
 			return &verifier.User{ID: "64b7f0c2a1b2c3d4e5f60718"}, nil
 		case "down-token":
-			return nil, &verifier.APIError{StatusCode: 503, RetryAfter: 5 * time.Second}
+			return nil, &appservices.APIError{StatusCode: 503, RetryDelay: 5 * time.Second}
 		}
 		return nil, verifier.ErrInvalidToken
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 // Tokens the fake verifier knows. All are token68, so only the verifier
@@ -55,17 +56,17 @@ func fakeVerifier() verifier.VerifierFunc {
 		case revokedToken:
 			return nil, verifier.ErrRevoked
 		case downToken:
-			return nil, &verifier.APIError{StatusCode: 503, Message: "upstream db on fire", RetryAfter: 7 * time.Second}
+			return nil, &appservices.APIError{StatusCode: 503, Message: "upstream db on fire", RetryDelay: 7 * time.Second}
 		case unavailableToken:
 			return nil, fmt.Errorf("verify: dial tcp: connection refused: %w", verifier.ErrUnavailable)
 		case weirdToken:
 			return nil, errors.New("custom verifier choked on " + tok)
 		case adminToken:
-			return nil, &verifier.APIError{StatusCode: 401, Code: verifier.CodeInvalidSession, Message: "invalid session"}
+			return nil, &appservices.APIError{StatusCode: 401, Code: appservices.CodeInvalidSession, Message: "invalid session"}
 		case nilToken:
 			return nil, nil
 		}
-		return nil, &verifier.APIError{StatusCode: 401, Message: "invalid token"}
+		return nil, &appservices.APIError{StatusCode: 401, Message: "invalid token"}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 // TestNoTokenInLogsOrBodies drives every outcome, through the Handler and
@@ -99,11 +100,11 @@ func TestNoTokenInLogsOrBodies(t *testing.T) {
 func TestFingerprint(t *testing.T) {
 	// sha256("abc") = ba7816bf...
 	assert.Equal(t, "ba7816bf", fingerprint("abc"))
-	base := &verifier.APIError{StatusCode: 500, Message: "bad abc"}
+	base := &appservices.APIError{StatusCode: 500, Message: "bad abc"}
 	err := scrub(base, "abc")
-	assert.Equal(t, "verifier: admin API 500: bad [token ba7816bf]", err.Error())
+	assert.Equal(t, "appservices: admin API 500: bad [token ba7816bf]", err.Error())
 	assert.ErrorIs(t, err, verifier.ErrUnavailable)
-	var ae *verifier.APIError
+	var ae *appservices.APIError
 	assert.ErrorAs(t, err, &ae)
 	assert.Same(t, base, scrub(base, "zzz"), "an error without the token is kept as is")
 }

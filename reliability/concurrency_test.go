@@ -12,7 +12,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/verifier"
-	vt "github.com/tokenguard/tokenguard/verifier/verifiertest"
+	vt "github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // The caller that started a shared verification gives up while 100 others

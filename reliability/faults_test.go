@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	vt "github.com/tokenguard/tokenguard/verifier/verifiertest"
+	vt "github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // faultCase is one row of the fault matrix: how to break the upstream, how

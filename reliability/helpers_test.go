@@ -22,8 +22,8 @@ import (
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
-	"github.com/tokenguard/tokenguard/verifier"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 var (
@@ -70,9 +70,9 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // whose verifier client talks to the emulator; truth.next sits behind it.
 type chain struct {
 	clk    *fakeClock
-	srv    *verifiertest.Server
+	srv    *appservicestest.Server
 	rt     *countingTransport
-	client *verifier.Client
+	client *appservices.Client
 	cache  *cache.Cache
 	reg    *prometheus.Registry
 	truth  *truth
@@ -83,13 +83,13 @@ type chain struct {
 
 type chainOptions struct {
 	cache         cache.Options // Now and Registerer are set by newChain
-	clientTimeout time.Duration // verifier.Config.Timeout; 0: its default
+	clientTimeout time.Duration // appservices.Config.Timeout; 0: its default
 }
 
 func newChain(t testing.TB, o chainOptions) *chain {
 	t.Helper()
 	c := &chain{clk: &fakeClock{}, reg: prometheus.NewRegistry(), truth: newTruth()}
-	c.srv = verifiertest.NewServer(verifiertest.WithClock(c.clk.Now))
+	c.srv = appservicestest.NewServer(appservicestest.WithClock(c.clk.Now))
 	cfg := c.srv.Config()
 	c.rt = &countingTransport{base: c.srv.Client().Transport}
 	cfg.HTTPClient = &http.Client{Transport: c.rt}
@@ -99,7 +99,7 @@ func newChain(t testing.TB, o chainOptions) *chain {
 		c.truth.revoke(user, at) // first: the truth is never behind the cache
 		c.cache.Revoke(user, at)
 	}
-	client, err := verifier.NewClient(cfg)
+	client, err := appservices.NewClient(cfg)
 	require.NoError(t, err)
 	c.client = client
 	o.cache.Now = c.clk.Now

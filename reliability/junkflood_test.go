@@ -16,7 +16,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/verifier"
-	vt "github.com/tokenguard/tokenguard/verifier/verifiertest"
+	vt "github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // junkKinds are the shares of the flood, by how the cache must refuse them.

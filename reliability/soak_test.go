@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	vt "github.com/tokenguard/tokenguard/verifier/verifiertest"
+	vt "github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 const (

@@ -15,7 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokenguard/tokenguard/middleware"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // soakTruth is the soak's ground truth, checked by the hello upstream
@@ -99,7 +99,7 @@ func (g *soakTruth) check(r *http.Request) string {
 }
 
 // mint opens a session for user on the emulator and records it.
-func (g *soakTruth) mint(srv *verifiertest.Server, user string) (string, issued, error) {
+func (g *soakTruth) mint(srv *appservicestest.Server, user string) (string, issued, error) {
 	tok, err := srv.NewAccessToken(user)
 	if err != nil {
 		return "", issued{}, err
@@ -166,7 +166,7 @@ type soakRecord struct {
 
 // soakLoad generates the mixed load and keeps the pools.
 type soakLoad struct {
-	srv    *verifiertest.Server
+	srv    *appservicestest.Server
 	truth  *soakTruth
 	target string // http://listen/
 	hc     *http.Client

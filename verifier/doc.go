@@ -1,50 +1,23 @@
-// Package verifier checks App Services (MongoDB Atlas Device SDK / Realm)
-// client access tokens and manages App Services users through the Admin API.
+// Package verifier is the contract every layer of tokenguard shares: a
+// Verifier turns a client access token into the *User it was issued to, and
+// a Revoker makes a user's earlier tokens refused from now on.
 //
-// The Verifier interface is the one thing the rest of tokenguard needs: give
-// it a token, get back the *User App Services vouches for, or an error to
-// branch on with errors.Is:
+// Verifiers stack: the middleware (package middleware) calls one, a cache
+// (package cache) is one in front of another, and the App Services client
+// (package appservices) is the one that asks the Admin API. None of them
+// knows the others; each depends only on this package.
 //
-//   - ErrInvalidToken (and ErrTokenExpired, ErrRevoked, which are
-//     ErrInvalidToken too): the token is refused; answer 401.
+// A Verifier answers with a user or with an error to branch on with
+// errors.Is:
+//
+//   - ErrInvalidToken (and ErrMalformedToken, ErrTokenExpired, ErrRevoked,
+//     which are ErrInvalidToken too): the token is refused; answer 401, or
+//     400 for ErrMalformedToken, whose credential cannot be a token at all.
 //   - ErrUnavailable: the token could not be checked (network failure,
 //     timeout, upstream 5xx or 429, an answer that cannot be read); answer
-//     503 and never treat the token as valid.
+//     503, with the delay of a RetryAfterError if the error carries one, and
+//     never treat the token as valid.
 //
-// Client is the Verifier backed by the Admin API's verify_token endpoint, and
-// a typed client of the 12 Users operations (create, delete, disable, enable,
-// get, list, list devices, list and delete pending registrations, change
-// email, revoke sessions, verify). NewClient takes a Config whose zero values
-// are documented defaults; only the project and app ids and the API key pair
-// are required:
-//
-//	c, err := verifier.NewClient(verifier.Config{
-//		GroupID:    "5f...", // Atlas project id
-//		AppID:      "63...", // the app's _id, not its client_app_id
-//		PublicKey:  os.Getenv("ATLAS_PUBLIC_KEY"),
-//		PrivateKey: os.Getenv("ATLAS_PRIVATE_KEY"),
-//	})
-//	...
-//	u, err := c.Verify(ctx, token)
-//
-// The Client logs in to the Admin API on first use and keeps the admin
-// session fresh: it refreshes the access token Config.RefreshMargin before
-// it expires (in the background, while the old one is still used), logs in
-// again when a refresh fails, and answers a 401 InvalidSession by renewing
-// the session and retrying the call once. Concurrent callers share a single
-// login or refresh; each can give up on its own context without cancelling
-// it for the others.
-//
-// The Users operations return an *APIError for an error answer (errors.As;
-// see its Code, such as CodeUserNotFound) and an error satisfying
-// errors.Is(err, ErrUnavailable) when no answer could be had or read. Any 2xx
-// status is success (the spec's are 201 for CreateUser, 200 for reads and 204
-// for the rest). AllUsers and AllPendingUsers walk every page of a list.
-//
-// App Services keeps accepting access tokens issued before a user's sessions
-// were revoked or the user disabled, until they expire. Config.OnRevoke lets
-// a caching layer (package cache) enforce revocation at once.
-//
-// Package verifiertest provides an in-process emulator of the App Services
-// APIs for tests and demos.
+// CheckSyntax is the one syntax check of a token; a Verifier that sends
+// tokens anywhere runs it first, so that junk never leaves the process.
 package verifier

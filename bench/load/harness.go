@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // harness holds everything a run shares: the in-process emulator and
@@ -23,7 +23,7 @@ type harness struct {
 	started   time.Time
 	loadStart string // /proc/loadavg at the start
 
-	emu    *verifiertest.Server
+	emu    *appservicestest.Server
 	up     *helloUpstream
 	client *http.Client // admin calls: webhook, metrics
 
@@ -91,7 +91,7 @@ func newHarness(ctx context.Context, cfg config) (*harness, error) {
 		}
 	}
 
-	h.emu = verifiertest.NewServer(verifiertest.WithLatency(cfg.latency, 0), verifiertest.WithTokenTTL(2*time.Hour))
+	h.emu = appservicestest.NewServer(appservicestest.WithLatency(cfg.latency, 0), appservicestest.WithTokenTTL(2*time.Hour))
 	if h.up, err = startUpstream(); err != nil {
 		return h, err
 	}

@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 type config struct {
@@ -226,14 +226,14 @@ func (h *harness) runScenario(ctx context.Context, sc *scenario) {
 // 300ms, so that requests still in flight when a run ended are not counted
 // in the next.
 func (h *harness) settle(ctx context.Context) {
-	last, quiet := h.emu.Calls(verifiertest.EndpointVerifyToken), 0
+	last, quiet := h.emu.Calls(appservicestest.EndpointVerifyToken), 0
 	for i := 0; i < 30 && quiet < 3; i++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(100 * time.Millisecond):
 		}
-		now := h.emu.Calls(verifiertest.EndpointVerifyToken)
+		now := h.emu.Calls(appservicestest.EndpointVerifyToken)
 		if now == last {
 			quiet++
 		} else {

@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // runResult is one system's figures in one round of one scenario.
@@ -56,7 +56,7 @@ type window struct {
 func (h *harness) begin(ctx context.Context, s *system) *window {
 	w := &window{h: h, pids: s.pids()}
 	w.cpu0 = cpuOf(w.pids)
-	w.calls = h.emu.Calls(verifiertest.EndpointVerifyToken)
+	w.calls = h.emu.Calls(appservicestest.EndpointVerifyToken)
 	w.up = h.up.snapshot()
 	w.rss = sampleRSS(ctx, w.pids, 100*time.Millisecond)
 	return w
@@ -71,7 +71,7 @@ func (w *window) end(r *runResult, requests int64) counters {
 			r.CPUPerReqUS = r.CPUUS / float64(requests)
 		}
 	}
-	r.UpstreamCalls = w.h.emu.Calls(verifiertest.EndpointVerifyToken) - w.calls
+	r.UpstreamCalls = w.h.emu.Calls(appservicestest.EndpointVerifyToken) - w.calls
 	return w.h.up.snapshot().sub(w.up)
 }
 

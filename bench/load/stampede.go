@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // A stampede run sends three bursts of -stampede requests each:
@@ -24,13 +24,13 @@ func (h *harness) stampedeRun(ctx context.Context, s *system, wideToken, token s
 	r := runResult{System: s.ID, Extra: map[string]float64{}}
 	n, conns := h.cfg.stampedeN, h.cfg.stampedeConns
 	if conns < n {
-		c0 := h.emu.Calls(verifiertest.EndpointVerifyToken)
+		c0 := h.emu.Calls(appservicestest.EndpointVerifyToken)
 		b, err := burst(ctx, hostPort(s.URL), wideToken, n, n)
 		if err != nil {
 			r.Err = "wide burst: " + err.Error()
 			return r
 		}
-		r.Extra["wide_calls"] = float64(h.emu.Calls(verifiertest.EndpointVerifyToken) - c0)
+		r.Extra["wide_calls"] = float64(h.emu.Calls(appservicestest.EndpointVerifyToken) - c0)
 		r.Extra["wide_non2xx"] = float64(b.non2xx() + int64(b.Errors))
 	}
 	w := h.begin(ctx, s)

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/tokenguard/tokenguard/internal/gateway"
-	"github.com/tokenguard/tokenguard/verifier"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // runDemo is the "demo" subcommand (make run): the emulator, a hello
@@ -81,7 +81,7 @@ func (c demoCommand) run(ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	emu, err := verifiertest.Start(verifiertest.WithAddr(f.emulatorListen))
+	emu, err := appservicestest.Start(appservicestest.WithAddr(f.emulatorListen))
 	if err != nil {
 		helloLn.Close()
 		return fmt.Errorf("--emulator-listen %s: %w", f.emulatorListen, err)
@@ -145,7 +145,7 @@ func (c demoCommand) run(ctx context.Context, args []string, stdout, stderr io.W
 
 // welcome seeds the demo user, waits for the gateway to be ready and prints
 // the instructions. An interruption (ctx) is not an error.
-func (c demoCommand) welcome(ctx context.Context, g *gateway.Gateway, stopped <-chan struct{}, emu *verifiertest.Server, w io.Writer, info demoInfo) error {
+func (c demoCommand) welcome(ctx context.Context, g *gateway.Gateway, stopped <-chan struct{}, emu *appservicestest.Server, w io.Writer, info demoInfo) error {
 	u, tok, err := seedDemoUser(ctx, emu)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -171,10 +171,10 @@ func (c demoCommand) welcome(ctx context.Context, g *gateway.Gateway, stopped <-
 // seedDemoUser creates the demo user through the Admin API (as an
 // operator's tooling would) and logs it in through the client API over
 // HTTP (as an app would). It returns the user and an access token.
-func seedDemoUser(ctx context.Context, emu *verifiertest.Server) (*verifier.UserRecord, string, error) {
+func seedDemoUser(ctx context.Context, emu *appservicestest.Server) (*appservices.UserRecord, string, error) {
 	cfg := emu.Config()
 	cfg.Now = nil
-	admin, err := verifier.NewClient(cfg)
+	admin, err := appservices.NewClient(cfg)
 	if err != nil {
 		return nil, "", err
 	}
@@ -182,7 +182,7 @@ func seedDemoUser(ctx context.Context, emu *verifiertest.Server) (*verifier.User
 	if err != nil {
 		return nil, "", fmt.Errorf("demo: create user through the Admin API: %w", err)
 	}
-	sess, err := clientLogin(ctx, emu.Client(), emu.ClientURL(), verifiertest.DefaultClientAppID, demoEmail, demoPassword)
+	sess, err := clientLogin(ctx, emu.Client(), emu.ClientURL(), appservicestest.DefaultClientAppID, demoEmail, demoPassword)
 	if err != nil {
 		return nil, "", err
 	}

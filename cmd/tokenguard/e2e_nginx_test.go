@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenguard/tokenguard/middleware"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // TestNginxEndToEnd puts examples/nginx/nginx.conf, as shipped, in front of a
@@ -19,7 +19,7 @@ import (
 // request through auth_request.
 func TestNginxEndToEnd(t *testing.T) {
 	nginx := findNginx(t)
-	emu := verifiertest.NewServer()
+	emu := appservicestest.NewServer()
 	t.Cleanup(emu.Close)
 	alice := emu.AddUser("alice@example.com", "pw")
 	bob := emu.AddUser("bob@example.com", "pw")
@@ -115,7 +115,7 @@ func looksLikeIdentity(name string) bool {
 // client that sends its own cannot borrow the skip path's pass.
 func TestNginxSkipPathTrustsOnlyNginx(t *testing.T) {
 	nginx := findNginx(t)
-	emu := verifiertest.NewServer()
+	emu := appservicestest.NewServer()
 	t.Cleanup(emu.Close)
 	up := newRecordingHello(t)
 	fa := startForwardAuth(t, emu, "--skip-path", "/healthz", "--trust-forwarded-uri")

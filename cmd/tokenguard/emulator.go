@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // runEmulator is the "emulator" subcommand: it serves the in-memory App
@@ -23,7 +23,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // called once the server listens.
 type emulatorCommand struct {
 	lookupEnv func(string) (string, bool)
-	ready     func(*verifiertest.Server) // if not nil, called once listening
+	ready     func(*appservicestest.Server) // if not nil, called once listening
 }
 
 type emulatorFlags struct {
@@ -40,12 +40,12 @@ func (c emulatorCommand) run(ctx context.Context, args []string, stdout, stderr 
 	fs := flag.NewFlagSet("tokenguard emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8090", "address to listen on (a test emulator: keep it on loopback)")
-	fs.StringVar(&f.groupID, "group-id", verifiertest.DefaultGroupID, "Atlas project (group) id the Admin API answers for")
-	fs.StringVar(&f.appID, "app-id", verifiertest.DefaultAppID, "app id (its ObjectId) the Admin API answers for")
-	fs.StringVar(&f.clientAppID, "client-app-id", verifiertest.DefaultClientAppID, "client app id end users log in with")
-	fs.StringVar(&f.publicKey, "public-key", verifiertest.DefaultPublicKey, "Admin API public key")
-	fs.StringVar(&f.privateKey, "private-key", verifiertest.DefaultPrivateKey, "Admin API private key")
-	fs.DurationVar(&f.tokenTTL, "token-ttl", verifiertest.DefaultTokenTTL, "lifetime of client access tokens")
+	fs.StringVar(&f.groupID, "group-id", appservicestest.DefaultGroupID, "Atlas project (group) id the Admin API answers for")
+	fs.StringVar(&f.appID, "app-id", appservicestest.DefaultAppID, "app id (its ObjectId) the Admin API answers for")
+	fs.StringVar(&f.clientAppID, "client-app-id", appservicestest.DefaultClientAppID, "client app id end users log in with")
+	fs.StringVar(&f.publicKey, "public-key", appservicestest.DefaultPublicKey, "Admin API public key")
+	fs.StringVar(&f.privateKey, "private-key", appservicestest.DefaultPrivateKey, "Admin API private key")
+	fs.DurationVar(&f.tokenTTL, "token-ttl", appservicestest.DefaultTokenTTL, "lifetime of client access tokens")
 	fs.DurationVar(&f.latency, "latency", 0, "fixed delay added to every Admin API call")
 	fs.DurationVar(&f.jitter, "latency-jitter", 0, "random extra delay, up to this much, added to every Admin API call")
 	fs.BoolVar(&f.strictRevocation, "strict-revocation", false, "refuse tokens of revoked sessions and disabled or deleted users at once (App Services does not)")
@@ -78,13 +78,13 @@ func (c emulatorCommand) run(ctx context.Context, args []string, stdout, stderr 
 		fmt.Fprintf(stderr, "tokenguard emulator: warning: %s is not a loopback address; this is a test emulator with well-known keys, not a service\n", f.listen)
 	}
 
-	s, err := verifiertest.Start(
-		verifiertest.WithAddr(f.listen),
-		verifiertest.WithIDs(f.groupID, f.appID, f.clientAppID),
-		verifiertest.WithKeys(f.publicKey, f.privateKey),
-		verifiertest.WithTokenTTL(f.tokenTTL),
-		verifiertest.WithLatency(f.latency, f.jitter),
-		verifiertest.WithStrictRevocation(f.strictRevocation),
+	s, err := appservicestest.Start(
+		appservicestest.WithAddr(f.listen),
+		appservicestest.WithIDs(f.groupID, f.appID, f.clientAppID),
+		appservicestest.WithKeys(f.publicKey, f.privateKey),
+		appservicestest.WithTokenTTL(f.tokenTTL),
+		appservicestest.WithLatency(f.latency, f.jitter),
+		appservicestest.WithStrictRevocation(f.strictRevocation),
 	)
 	if err != nil {
 		return err

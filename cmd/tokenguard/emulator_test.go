@@ -13,19 +13,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // startEmulator runs the emulator subcommand in-process and returns its
 // server once it listens, with stop, which ends the subcommand's context and
 // returns its error. The test's cleanup stops it too.
-func startEmulator(t *testing.T, args []string, e env) (*verifiertest.Server, *bytes.Buffer, *bytes.Buffer, func() error) {
+func startEmulator(t *testing.T, args []string, e env) (*appservicestest.Server, *bytes.Buffer, *bytes.Buffer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *verifiertest.Server, 1)
+	ready := make(chan *appservicestest.Server, 1)
 	done := make(chan error, 1)
 	stdout, stderr := new(bytes.Buffer), new(bytes.Buffer)
-	cmd := emulatorCommand{lookupEnv: e.lookup, ready: func(s *verifiertest.Server) { ready <- s }}
+	cmd := emulatorCommand{lookupEnv: e.lookup, ready: func(s *appservicestest.Server) { ready <- s }}
 	go func() { done <- cmd.run(ctx, args, stdout, stderr) }()
 	var once sync.Once
 	var err error
@@ -73,13 +73,13 @@ func TestEmulatorServes(t *testing.T) {
 	c := s.Client()
 
 	// The client API logs the seeded user in (the password keeps its colon).
-	status, sess := postJSON(t, c, s.ClientURL()+"/app/"+verifiertest.DefaultClientAppID+"/auth/providers/local-userpass/login", "",
+	status, sess := postJSON(t, c, s.ClientURL()+"/app/"+appservicestest.DefaultClientAppID+"/auth/providers/local-userpass/login", "",
 		map[string]string{"username": "ada@example.com", "password": "pass:word"})
 	require.Equal(t, 200, status)
 	userID := sess["user_id"].(string)
 
 	// The Admin API takes the key pair from flag and environment.
-	status, _ = postJSON(t, c, s.AdminURL()+"/auth/providers/mongodb-cloud/login", "", map[string]string{"username": "pub", "apiKey": verifiertest.DefaultPrivateKey})
+	status, _ = postJSON(t, c, s.AdminURL()+"/auth/providers/mongodb-cloud/login", "", map[string]string{"username": "pub", "apiKey": appservicestest.DefaultPrivateKey})
 	require.Equal(t, 401, status)
 	status, admin := postJSON(t, c, s.AdminURL()+"/auth/providers/mongodb-cloud/login", "", map[string]string{"username": "pub", "apiKey": "priv"})
 	require.Equal(t, 200, status)

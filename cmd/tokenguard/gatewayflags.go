@@ -11,7 +11,7 @@ import (
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/internal/gateway"
 	"github.com/tokenguard/tokenguard/middleware"
-	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 // gatewayFlags are the flags of proxy and forward-auth.
@@ -35,7 +35,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 		fs.StringVar(&f.upstream, "upstream", "", "absolute http(s) `URL` to forward authenticated requests to (required)")
 	}
 	fs.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9090", "address of the admin listener (GET /metrics, /healthz, /readyz; POST /revoke); empty: none")
-	fs.StringVar(&f.apiURL, "api-url", verifier.DefaultBaseURL, "App Services base `URL`; the Admin API is under /api/admin/v3.0")
+	fs.StringVar(&f.apiURL, "api-url", appservices.DefaultBaseURL, "App Services base `URL`; the Admin API is under /api/admin/v3.0")
 	fs.StringVar(&f.groupID, "group-id", "", "Atlas project (group) id (required)")
 	fs.StringVar(&f.appID, "app-id", "", "the app's internal ObjectId, not its client app id (required)")
 	fs.StringVar(&f.publicKey, "public-key", "", "Admin API public key (required)")

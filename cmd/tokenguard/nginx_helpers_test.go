@@ -19,10 +19,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenguard/tokenguard/internal/gateway"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
-func mustToken(t *testing.T, emu *verifiertest.Server, userID string) string {
+func mustToken(t *testing.T, emu *appservicestest.Server, userID string) string {
 	t.Helper()
 	tok, err := emu.NewAccessToken(userID)
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ type forwardAuth struct{ data, admin string }
 
 // startForwardAuth runs `tokenguard forward-auth` in-process against emu,
 // on the emulator's clock, until the test ends.
-func startForwardAuth(t *testing.T, emu *verifiertest.Server, args ...string) forwardAuth {
+func startForwardAuth(t *testing.T, emu *appservicestest.Server, args ...string) forwardAuth {
 	t.Helper()
 	ec := emu.Config()
 	started := make(chan forwardAuth, 1)

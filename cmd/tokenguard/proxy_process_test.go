@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // buildTokenguard builds this command into a temporary directory.
@@ -94,7 +94,7 @@ func TestProxyProcessDrainsOnSIGTERM(t *testing.T) {
 		t.Skip("builds the binary; skipped with -short")
 	}
 	bin := buildTokenguard(t)
-	emu := verifiertest.NewServer()
+	emu := appservicestest.NewServer()
 	defer emu.Close()
 	userID := emu.AddUser("ada@example.com", "pw")
 	token, err := emu.NewAccessToken(userID)

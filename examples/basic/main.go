@@ -1,5 +1,5 @@
 // Command basic protects a standard library http.ServeMux with tokenguard:
-// a verifier.Client for the App Services Admin API, a cache in front of it,
+// an appservices.Client for the App Services Admin API, a cache in front of it,
 // and the middleware in front of the handlers. See README.md to run it.
 package main
 
@@ -13,11 +13,11 @@ import (
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
-	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 func main() {
-	h, err := newHandler(verifier.Config{
+	h, err := newHandler(appservices.Config{
 		BaseURL:    os.Getenv("TOKENGUARD_API_URL"), // empty: App Services itself
 		GroupID:    os.Getenv("TOKENGUARD_GROUP_ID"),
 		AppID:      os.Getenv("TOKENGUARD_APP_ID"),
@@ -34,8 +34,8 @@ func main() {
 }
 
 // newHandler wires Admin API client -> cache -> middleware -> mux.
-func newHandler(cfg verifier.Config) (http.Handler, error) {
-	client, err := verifier.NewClient(cfg)
+func newHandler(cfg appservices.Config) (http.Handler, error) {
+	client, err := appservices.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}

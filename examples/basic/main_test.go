@@ -10,13 +10,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // TestHandler runs the example's handler against the App Services emulator,
 // the way README.md runs it against `tokenguard emulator`.
 func TestHandler(t *testing.T) {
-	srv := verifiertest.NewServer()
+	srv := appservicestest.NewServer()
 	t.Cleanup(srv.Close)
 	userID := srv.AddUser("ada@example.com", "correct horse")
 	token, err := srv.NewAccessToken(userID)
@@ -56,7 +56,7 @@ func TestHandler(t *testing.T) {
 // Admin API: a token is verified upstream once, and keeps working while App
 // Services is down, while a token never seen before gets 503, not 401.
 func TestHandlerCaches(t *testing.T) {
-	srv := verifiertest.NewServer()
+	srv := appservicestest.NewServer()
 	t.Cleanup(srv.Close)
 	userID := srv.AddUser("ada@example.com", "correct horse")
 	seen, err := srv.NewAccessToken(userID)
@@ -73,7 +73,7 @@ func TestHandlerCaches(t *testing.T) {
 		status, body, _ := get(t, front.URL+"/hello", "Bearer "+seen)
 		require.Equal(t, 200, status, body)
 	}
-	assert.EqualValues(t, 1, srv.Calls(verifiertest.EndpointVerifyToken), "verify_token calls for one token asked three times")
+	assert.EqualValues(t, 1, srv.Calls(appservicestest.EndpointVerifyToken), "verify_token calls for one token asked three times")
 
 	srv.Stop()
 	status, body, _ := get(t, front.URL+"/hello", "Bearer "+seen)

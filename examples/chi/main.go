@@ -19,11 +19,11 @@ import (
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
-	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 func main() {
-	h, err := newRouter(verifier.Config{
+	h, err := newRouter(appservices.Config{
 		BaseURL:    os.Getenv("TOKENGUARD_API_URL"), // empty: App Services itself
 		GroupID:    os.Getenv("TOKENGUARD_GROUP_ID"),
 		AppID:      os.Getenv("TOKENGUARD_APP_ID"),
@@ -40,8 +40,8 @@ func main() {
 }
 
 // newRouter wires Admin API client -> cache -> middleware on a route group.
-func newRouter(cfg verifier.Config) (http.Handler, error) {
-	client, err := verifier.NewClient(cfg)
+func newRouter(cfg appservices.Config) (http.Handler, error) {
+	client, err := appservices.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}

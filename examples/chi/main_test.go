@@ -8,13 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // TestRouter runs the example's router against the App Services emulator:
 // the group's routes need a token, /healthz does not.
 func TestRouter(t *testing.T) {
-	srv := verifiertest.NewServer()
+	srv := appservicestest.NewServer()
 	t.Cleanup(srv.Close)
 	userID := srv.AddUser("ada@example.com", "correct horse")
 	token, err := srv.NewAccessToken(userID)

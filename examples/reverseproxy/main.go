@@ -19,7 +19,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
-	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 func main() {
@@ -28,7 +28,7 @@ func main() {
 		log.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h, err := newHandler(verifier.Config{
+	h, err := newHandler(appservices.Config{
 		BaseURL:    os.Getenv("TOKENGUARD_API_URL"), // empty: App Services itself
 		GroupID:    os.Getenv("TOKENGUARD_GROUP_ID"),
 		AppID:      os.Getenv("TOKENGUARD_APP_ID"),
@@ -49,8 +49,8 @@ func main() {
 
 // newHandler wires Admin API client -> cache -> gateway-mode middleware ->
 // httputil.ReverseProxy to upstream, with metrics registered on reg.
-func newHandler(cfg verifier.Config, upstream *url.URL, reg prometheus.Registerer) (http.Handler, error) {
-	client, err := verifier.NewClient(cfg)
+func newHandler(cfg appservices.Config, upstream *url.URL, reg prometheus.Registerer) (http.Handler, error) {
+	client, err := appservices.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}

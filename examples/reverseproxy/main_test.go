@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // recorder is an upstream that records the requests reaching it.
@@ -45,9 +45,9 @@ func (u *recorder) last() (int, http.Header) {
 
 // setup starts the emulator, an upstream that records what reaches it, and
 // the example's handler in front of that upstream.
-func setup(t *testing.T) (*verifiertest.Server, *httptest.Server, *recorder, *prometheus.Registry) {
+func setup(t *testing.T) (*appservicestest.Server, *httptest.Server, *recorder, *prometheus.Registry) {
 	t.Helper()
-	srv := verifiertest.NewServer()
+	srv := appservicestest.NewServer()
 	t.Cleanup(srv.Close)
 	rec := &recorder{}
 	up := httptest.NewServer(rec)
@@ -119,7 +119,7 @@ func TestProxy(t *testing.T) {
 			assert.Equal(t, "upstream says hi", body)
 			assert.Equal(t, userID, up.Get("X-Auth-User-Id"))
 			assert.NotEmpty(t, up.Get("X-Auth-Session-Id"))
-			assert.Equal(t, verifiertest.DefaultDomainID, up.Get("X-Auth-Domain-Id"))
+			assert.Equal(t, appservicestest.DefaultDomainID, up.Get("X-Auth-Domain-Id"))
 			assert.NotEmpty(t, up.Get("X-Auth-Device-Id"))
 			assert.NotEmpty(t, up.Get("X-Auth-Expires"))
 			data, err := base64.RawURLEncoding.DecodeString(up.Get("X-Auth-User-Data"))
@@ -145,7 +145,7 @@ func TestProxy(t *testing.T) {
 }
 
 func TestProxyUpstreamDown(t *testing.T) {
-	srv := verifiertest.NewServer()
+	srv := appservicestest.NewServer()
 	t.Cleanup(srv.Close)
 	token, err := srv.NewAccessToken(srv.AddUser("ada@example.com", "correct horse"))
 	require.NoError(t, err)

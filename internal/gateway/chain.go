@@ -10,13 +10,14 @@ import (
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
 	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 // chain is the authentication of one gateway, read top-down: the Admin API
 // client, the cache in front of it (unless off), and the middleware in
 // gateway mode in front of that, all counting into one registry.
 type chain struct {
-	client *verifier.Client
+	client *appservices.Client
 	cache  *cache.Cache // nil when Config.CacheSize is 0
 	auth   *middleware.Middleware
 	reg    *prometheus.Registry
@@ -37,7 +38,7 @@ func newChain(c Config, skips []string) (*chain, error) {
 		hc = &http.Client{Transport: adminTransport()}
 		ch.ownHC = hc
 	}
-	client, err := verifier.NewClient(verifier.Config{
+	client, err := appservices.NewClient(appservices.Config{
 		BaseURL:    c.APIURL,
 		GroupID:    c.GroupID,
 		AppID:      c.AppID,

@@ -11,7 +11,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
-	"github.com/tokenguard/tokenguard/verifier"
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 // Mode is what the data listener does with an authenticated request.
@@ -54,10 +54,10 @@ type Config struct {
 	// forward-auth mode.
 	Upstream string
 
-	// APIURL is the App Services base URL. Default: verifier.DefaultBaseURL.
+	// APIURL is the App Services base URL. Default: appservices.DefaultBaseURL.
 	APIURL string
 	// GroupID, AppID, PublicKey and PrivateKey name the app and the Admin
-	// API key pair (see verifier.Config). Required.
+	// API key pair (see appservices.Config). Required.
 	GroupID, AppID, PublicKey, PrivateKey string
 
 	// CacheSize bounds the verified tokens cached; 0 turns the cache off,
@@ -174,7 +174,7 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 		}
 	}
 	if c.APIURL == "" {
-		c.APIURL = verifier.DefaultBaseURL
+		c.APIURL = appservices.DefaultBaseURL
 	}
 	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return c, nil, nil, fieldErr("APIURL", "%q is not an absolute http(s) URL", c.APIURL)

@@ -5,7 +5,7 @@
 //
 // New builds, top-down, the request path of package middleware's doc:
 //
-//	verifier.Client (Admin API; OnRevoke -> cache.Revoke)
+//	appservices.Client (Admin API; OnRevoke -> cache.Revoke)
 //	  -> cache.Cache (unless Config.CacheSize is 0)
 //	    -> middleware.Middleware in gateway mode (identity headers on,
 //	       credentials hidden unless Config.PassToken, skip paths)

@@ -8,13 +8,13 @@ import (
 	"net/http"
 
 	"github.com/tokenguard/tokenguard/internal/gateway"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // Example runs a forward-auth gateway against the App Services emulator,
 // the way `tokenguard forward-auth` does, and asks it about two requests.
 func Example() {
-	emu := verifiertest.NewServer()
+	emu := appservicestest.NewServer()
 	defer emu.Close()
 	userID := emu.AddUser("ada@example.com", "pw")
 	token, _ := emu.NewAccessToken(userID)

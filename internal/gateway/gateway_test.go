@@ -16,12 +16,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenguard/tokenguard/middleware"
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
-func newEmulator(t *testing.T) (*verifiertest.Server, string, string) {
+func newEmulator(t *testing.T) (*appservicestest.Server, string, string) {
 	t.Helper()
-	emu := verifiertest.NewServer()
+	emu := appservicestest.NewServer()
 	t.Cleanup(emu.Close)
 	id := emu.AddUser("ada@example.com", "pw")
 	tok, err := emu.NewAccessToken(id)
@@ -31,7 +31,7 @@ func newEmulator(t *testing.T) (*verifiertest.Server, string, string) {
 
 func TestGatewayReadiness(t *testing.T) {
 	emu, _, _ := newEmulator(t)
-	emu.FailNext(1, verifiertest.Fault{Endpoint: verifiertest.EndpointAdminLogin, Status: http.StatusInternalServerError})
+	emu.FailNext(1, appservicestest.Fault{Endpoint: appservicestest.EndpointAdminLogin, Status: http.StatusInternalServerError})
 	waiting, proceed := make(chan struct{}), make(chan struct{})
 	var logs logBuffer
 	cfg := emulatorConfig(emu, newLogger(&logs))
@@ -59,7 +59,7 @@ func TestGatewayReadiness(t *testing.T) {
 	status, _, _ = get(t, r.admin+"/readyz", "")
 	assert.Equal(t, http.StatusOK, status)
 	require.NoError(t, r.stop())
-	assert.EqualValues(t, 2, emu.Calls(verifiertest.EndpointAdminLogin))
+	assert.EqualValues(t, 2, emu.Calls(appservicestest.EndpointAdminLogin))
 }
 
 func TestGatewayForwardAuthAdmin(t *testing.T) {
@@ -228,13 +228,13 @@ func TestGatewayWithoutCacheStillPrechecks(t *testing.T) {
 	now := emu.Now()
 	expired := emu.Sign(jwt.MapClaims{"sub": "u", "typ": "access", "iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-time.Minute).Unix()})
 	refresh := emu.Sign(jwt.MapClaims{"sub": "u", "typ": "refresh", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
-	before := emu.Calls(verifiertest.EndpointVerifyToken)
+	before := emu.Calls(appservicestest.EndpointVerifyToken)
 	for _, junk := range []string{"not-a-jwt", expired, refresh} {
 		status, _, _ := get(t, r.data+"/", junk)
 		assert.Equal(t, http.StatusUnauthorized, status)
 	}
-	assert.Equal(t, before, emu.Calls(verifiertest.EndpointVerifyToken), "no upstream call for junk")
+	assert.Equal(t, before, emu.Calls(appservicestest.EndpointVerifyToken), "no upstream call for junk")
 	status, _, _ := get(t, r.data+"/", tok)
 	assert.Equal(t, http.StatusOK, status)
-	assert.Equal(t, before+1, emu.Calls(verifiertest.EndpointVerifyToken), "a real token still goes upstream")
+	assert.Equal(t, before+1, emu.Calls(appservicestest.EndpointVerifyToken), "a real token still goes upstream")
 }

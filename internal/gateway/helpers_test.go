@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenguard/tokenguard/verifier/verifiertest"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // logBuffer collects log lines; safe for concurrent use.
@@ -54,7 +54,7 @@ func newLogger(w io.Writer) *slog.Logger {
 }
 
 // emulatorConfig returns a forward-auth Config against emu.
-func emulatorConfig(emu *verifiertest.Server, log *slog.Logger) Config {
+func emulatorConfig(emu *appservicestest.Server, log *slog.Logger) Config {
 	ec := emu.Config()
 	return Config{
 		Mode:        ModeForwardAuth,
