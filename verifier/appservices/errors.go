@@ -75,5 +75,5 @@ const (
 	CodeAccountNameInUse     = "AccountNameInUse"
 	CodeBadRequest           = "BadRequest"
 	CodeAuthError            = "AuthError"
-	CodeInvalidEmailPassword = "InvalidEmailPassword"
+	CodeInvalidPassword      = "InvalidPassword"
 )
