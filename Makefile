@@ -22,8 +22,22 @@ build: ## Build the tokenguard binary into bin/.
 	$(GO) build -trimpath -o bin/tokenguard ./cmd/tokenguard
 
 .PHONY: test
-test: vet examples ## Run the whole suite with the race detector (includes the nginx end-to-end test when nginx is installed).
+test: vet examples ## Run the whole suite with the race detector, then the allocation tests without it (includes the nginx end-to-end test when nginx is installed).
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
+	@$(MAKE) --no-print-directory test-allocs
+
+# The allocation tests skip under -race, whose instrumentation allocates: this
+# runs them without it, and fails if any of them did not run.
+ALLOC_TESTS := TestHitPathAllocations|TestHitPathAllocationsGateway|TestHitDoesNotAllocate|TestNegativeHitDoesNotAllocate
+
+.PHONY: test-allocs
+test-allocs: ## Run the allocation tests without the race detector.
+	@out=$$($(GO) test -count=1 -v -run '^($(ALLOC_TESTS))$$' ./middleware/ ./cache/ ./bench/ 2>&1); rc=$$?; \
+	echo "$$out" | grep -E '^(--- |ok|FAIL|PASS)'; \
+	if [ $$rc -ne 0 ]; then echo "$$out" | tail -40; exit $$rc; fi; \
+	if echo "$$out" | grep -q -- '--- SKIP'; then echo "test-allocs: an allocation test skipped"; exit 1; fi; \
+	n=$$(echo "$$out" | grep -c -- '^--- PASS'); \
+	if [ "$$n" -ne 5 ]; then echo "test-allocs: $$n of 5 allocation tests ran"; exit 1; fi
 
 .PHONY: vet
 vet: ## go vet every package.

@@ -43,11 +43,11 @@ FLOOR=BenchmarkFloor
 FUNCS=(
 	'\(\*Middleware\)\.Handler\.func[0-9]+$'
 	'middleware\.\(\*Middleware\)\.[aA]uthenticate$'
-	'middleware\.parseBearer$'
+	'middleware\.bearerCredential$'
 	'middleware\.\(\*Middleware\)\.stripIdentity$'
 	'middleware\.\(\*Middleware\)\.IdentityHeaders$'
 	'middleware\.printable$'
-	'cache\.\(\*Cache\)\.Lookup$'
+	'cache\.\(\*Cache\)\.Verify$'
 	'cache\.\(\*keyer\)\.key$'
 	'cache\.\(\*shard\)\.lookup$'
 	'time\.Since$'

@@ -140,7 +140,7 @@ func getHit(tb testing.TB, n int) *hit {
 			env:     e,
 			cache:   c,
 			library: newMiddleware(c).Handler(app),
-			gateway: newMiddleware(c, middleware.WithGatewayMode()).Handler(app),
+			gateway: newMiddleware(c, middleware.WithIdentityHeaders(middleware.IdentityHeaders{})).Handler(app),
 		}
 	}
 	h := hitState

@@ -74,7 +74,7 @@ func (f *revokeFixture) warm(tb testing.TB, i int) {
 // little each time, so the memory records a later revocation, as it would
 // in production, and stays before every token's iat.
 func (f *revokeFixture) revoke(i, n int) {
-	f.cache.Revoke(f.users[i], f.at.Add(time.Duration(n%1e8)))
+	f.cache.Revoke(context.Background(), f.users[i], f.at.Add(time.Duration(n%1e8)))
 }
 
 // BenchmarkRevoke measures Cache.Revoke of a user whose 4 tokens are cached

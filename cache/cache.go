@@ -39,7 +39,10 @@ type Cache struct {
 	testHookSemWait func()
 }
 
-var _ verifier.Verifier = (*Cache)(nil)
+var (
+	_ verifier.Verifier = (*Cache)(nil)
+	_ verifier.Revoker  = (*Cache)(nil)
+)
 
 // New returns a Cache in front of next, configured by opts (see Options for
 // the defaults). It panics if next is nil or an option is invalid.
@@ -66,15 +69,19 @@ func New(next verifier.Verifier, opts Options) *Cache {
 
 // Verify returns the user token was issued to, from the cache when it holds
 // a fresh answer, else from the upstream Verifier through the miss path:
-// negative cache, local pre-check, revocation memory, then one shared
-// upstream call per token (see the package documentation).
+// negative cache, local pre-check (verifier.CheckSyntax, then the JWT's
+// shape, type and expiry), revocation memory, then one shared upstream call
+// per token (see the package documentation). The lookup comes first and a
+// hit answers at once: only tokens that passed every check of the miss path
+// are ever stored, so a hit has nothing left to check.
 //
 // Errors satisfy errors.Is with verifier.ErrInvalidToken (refused, cached or
-// not; verifier.ErrTokenExpired and verifier.ErrRevoked are kinds of it),
+// not; verifier.ErrMalformedToken, verifier.ErrTokenExpired and
+// verifier.ErrRevoked are kinds of it),
 // verifier.ErrUnavailable (the upstream could not answer), or ctx's error
 // when the caller's context ended first; an upstream error of any other
 // kind is passed on wrapped, and must be taken as a failure. A token that is
-// empty or longer than 64 KiB is refused as malformed before it is hashed.
+// empty or longer than 64 KiB is refused before it is hashed.
 func (c *Cache) Verify(ctx context.Context, token string) (*verifier.User, error) {
 	if len(token) == 0 || len(token) > maxTokenLen {
 		return c.refuseUnhashed(token)
@@ -89,28 +96,6 @@ func (c *Cache) Verify(ctx context.Context, token string) (*verifier.User, error
 		return e.user, nil
 	}
 	return c.verifyMiss(ctx, token, k, now)
-}
-
-// Lookup returns the user of token when the cache holds a fresh verified
-// answer for it, and false otherwise; it never calls the upstream, never
-// waits, and ignores refused (negative) answers. A hit is counted in the
-// hits metric exactly as a hit of Verify is; a miss is not counted, since the
-// caller is expected to go on to Verify, which counts it. It lets a caller
-// such as the middleware skip work of its own on a hit (a token the cache
-// holds was accepted by the upstream) before paying for it on a miss.
-func (c *Cache) Lookup(token string) (*verifier.User, bool) {
-	if len(token) == 0 || len(token) > maxTokenLen {
-		return nil, false
-	}
-	k := c.keys.key(token)
-	s := c.pos.shard(k)
-	if e, fresh := s.lookup(k, c.clock.mono()); fresh {
-		if c.m != nil {
-			s.hits.Add(1)
-		}
-		return e.user, true
-	}
-	return nil, false
 }
 
 // Purge drops every cached answer, verified or refused. Revocations are

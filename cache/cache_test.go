@@ -227,7 +227,7 @@ func TestPurge(t *testing.T) {
 	good := newToken(t, clk.Now(), tokenSpec{sub: "user-a"})
 	bad := good[:len(good)-4] + "AAAA"
 	revoked := newToken(t, clk.Now(), tokenSpec{sub: "user-b"})
-	c.Revoke("user-b", clk.Now())
+	c.Revoke(context.Background(), "user-b", clk.Now())
 
 	_, err := c.Verify(ctx, good)
 	require.NoError(t, err)

@@ -152,7 +152,8 @@
 //
 // App Services keeps accepting an access token until it expires even after
 // the user's sessions were revoked or the user was disabled or deleted.
-// Revoke (wired to appservices.Config.OnRevoke) closes that gap for this
+// Revoke (the Cache is a verifier.Revoker: register it with
+// appservices.Client.OnRevoke, or hand it to the revoke webhook) closes that gap for this
 // process: it drops the user's cached entries and remembers, for
 // MaxTokenLifetime + ClockSkew after the revocation time, to refuse the
 // user's tokens issued at or before it with verifier.ErrRevoked. The check

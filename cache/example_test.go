@@ -12,8 +12,8 @@ import (
 	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
-// A Cache in front of the Admin API client, with the client's OnRevoke hook
-// wired to Cache.Revoke: revoking a user's sessions through the client makes
+// A Cache in front of the Admin API client, registered with the client as a
+// Revoker once both exist: revoking a user's sessions through the client makes
 // the cache refuse that user's older tokens at once, although App Services
 // itself keeps accepting them until they expire.
 func Example() {
@@ -21,15 +21,13 @@ func Example() {
 	defer srv.Close()
 	ctx := context.Background()
 
-	var c *cache.Cache
-	cfg := srv.Config()
-	cfg.OnRevoke = func(userID string, at time.Time) { c.Revoke(userID, at) }
-	client, err := appservices.NewClient(cfg)
+	client, err := appservices.NewClient(srv.Config())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	c = cache.New(client, cache.Options{Now: srv.Now})
+	c := cache.New(client, cache.Options{Now: srv.Now})
+	client.OnRevoke(c)
 
 	userID := srv.AddUser("ada@example.com", "correct horse battery staple")
 	token, _ := srv.NewAccessToken(userID)

@@ -9,49 +9,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenguard/tokenguard/verifier"
 )
 
-// Lookup answers only from fresh verified entries and never asks upstream.
-func TestLookup(t *testing.T) {
+// Verify answers a fresh verified entry from the table with no upstream call,
+// and sends everything else down the miss path.
+func TestVerifyHitFirst(t *testing.T) {
 	tests := []struct {
 		name string
-		// prepare runs against a fresh cache and returns the token to look up.
+		// prepare runs against a fresh cache and returns the token to verify.
 		prepare func(t *testing.T, c *Cache, clk *fakeClock) string
-		want    bool
+		hit     bool
 	}{
-		{name: "never verified", want: false, prepare: func(t *testing.T, c *Cache, clk *fakeClock) string {
+		{name: "never verified", hit: false, prepare: func(t *testing.T, c *Cache, clk *fakeClock) string {
 			return newToken(t, clk.Now(), tokenSpec{})
 		}},
-		{name: "verified", want: true, prepare: func(t *testing.T, c *Cache, clk *fakeClock) string {
+		{name: "verified", hit: true, prepare: func(t *testing.T, c *Cache, clk *fakeClock) string {
 			tok := newToken(t, clk.Now(), tokenSpec{})
 			_, err := c.Verify(context.Background(), tok)
 			require.NoError(t, err)
 			return tok
 		}},
-		{name: "lapsed", want: false, prepare: func(t *testing.T, c *Cache, clk *fakeClock) string {
+		{name: "lapsed", hit: false, prepare: func(t *testing.T, c *Cache, clk *fakeClock) string {
 			tok := newToken(t, clk.Now(), tokenSpec{})
 			_, err := c.Verify(context.Background(), tok)
 			require.NoError(t, err)
 			clk.Advance(time.Minute)
 			return tok
-		}},
-		{name: "revoked", want: false, prepare: func(t *testing.T, c *Cache, clk *fakeClock) string {
-			tok := newToken(t, clk.Now(), tokenSpec{})
-			_, err := c.Verify(context.Background(), tok)
-			require.NoError(t, err)
-			c.Revoke("63ed812a43be72c176aa5d21", clk.Now())
-			return tok
-		}},
-		{name: "refused and negatively cached", want: false, prepare: func(t *testing.T, c *Cache, clk *fakeClock) string {
-			tok := newToken(t, clk.Now(), tokenSpec{})
-			forged := tok[:len(tok)-4] + "AAAA"
-			_, err := c.Verify(context.Background(), forged)
-			require.Error(t, err)
-			return forged
-		}},
-		{name: "empty", want: false, prepare: func(*testing.T, *Cache, *fakeClock) string { return "" }},
-		{name: "over the length limit", want: false, prepare: func(*testing.T, *Cache, *fakeClock) string {
-			return strings.Repeat("a", maxTokenLen+1)
 		}},
 	}
 	for _, tt := range tests {
@@ -59,32 +44,53 @@ func TestLookup(t *testing.T) {
 			c, up, clk := newTestCache(t, Options{TTL: time.Minute, NegativeTTL: time.Minute})
 			tok := tt.prepare(t, c, clk)
 			calls := up.calls.Load()
-			u, ok := c.Lookup(tok)
-			assert.Equal(t, tt.want, ok)
-			assert.Equal(t, calls, up.calls.Load(), "Lookup never calls upstream")
-			if !tt.want {
-				assert.Nil(t, u)
-				return
-			}
-			v, err := c.Verify(context.Background(), tok)
+			u, err := c.Verify(context.Background(), tok)
 			require.NoError(t, err)
-			assert.Same(t, v, u, "Lookup returns the user Verify serves")
+			require.NotNil(t, u)
+			if tt.hit {
+				assert.Equal(t, calls, up.calls.Load(), "a hit never calls upstream")
+			} else {
+				assert.Equal(t, calls+1, up.calls.Load(), "a miss calls upstream once")
+			}
 		})
 	}
 }
 
-// A Lookup hit counts as a cache hit; a Lookup miss counts nothing, since
-// the caller goes on to Verify, which counts it.
-func TestLookupMetrics(t *testing.T) {
+// A credential that cannot be a token is refused with ErrMalformedToken on
+// the miss path, before any upstream call, and nothing of it is stored.
+func TestVerifyRefusesJunkLocally(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c, up, clk := newTestCache(t, Options{Registerer: reg})
+	good := newToken(t, clk.Now(), tokenSpec{})
+	for _, junk := range []string{
+		"",
+		"tok en",
+		"tok\x00en",
+		"=abc",
+		"abc=def",
+		good[:10] + "\u00e9" + good[10:], // a JWT with one byte outside token68
+		strings.Repeat("é", 100),
+	} {
+		for range 2 { // twice: a second try is not answered from any table
+			u, err := c.Verify(context.Background(), junk)
+			assert.Nil(t, u)
+			assert.ErrorIs(t, err, verifier.ErrMalformedToken, "%q", junk)
+			assert.ErrorIs(t, err, verifier.ErrInvalidToken, "%q", junk)
+		}
+	}
+	assert.Zero(t, up.calls.Load(), "junk never reaches upstream")
+	assert.Equal(t, 14.0, metricValues(t, reg)[`tokenguard_precheck_rejections_total{reason=malformed}`])
+}
+
+// A hit counts as a cache hit, a miss as a miss.
+func TestVerifyHitMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c, _, clk := newTestCache(t, Options{Registerer: reg})
 	tok := newToken(t, clk.Now(), tokenSpec{})
-	_, ok := c.Lookup(tok)
-	require.False(t, ok)
 	_, err := c.Verify(context.Background(), tok) // miss
 	require.NoError(t, err)
-	_, ok = c.Lookup(tok) // hit
-	require.True(t, ok)
+	_, err = c.Verify(context.Background(), tok) // hit
+	require.NoError(t, err)
 
 	got := metricValues(t, reg)
 	assert.Equal(t, 1.0, got[`tokenguard_cache_lookups_total{result=hit}`])

@@ -65,7 +65,7 @@ func TestMetrics(t *testing.T) {
 	_, _ = c.Verify(ctx, good) // stale, upstream unavailable
 	up.setErr(nil)
 	_, _ = c.Verify(ctx, newToken(t, now, tokenSpec{sub: "bob"})) // miss, valid; good is lapsed (no eviction)
-	c.Revoke("mallory", now)
+	c.Revoke(context.Background(), "mallory", now)
 	_, _ = c.Verify(ctx, newToken(t, now, tokenSpec{sub: "mallory"})) // miss, revoked
 	clk.Advance(time.Second)
 	// Size is 2: carol's entry evicts bob (good, referenced, gets a second

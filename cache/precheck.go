@@ -31,7 +31,7 @@ var reasonNames = [numReasons]string{"malformed", "expired", "wrong_type", "revo
 
 // Pre-check refusals. They are fixed values and never mention the token.
 var (
-	errEmpty      = fmt.Errorf("cache: empty token: %w", verifier.ErrInvalidToken)
+	errEmpty      = fmt.Errorf("cache: empty token: %w", verifier.ErrMalformedToken)
 	errTooLong    = fmt.Errorf("cache: token longer than %d bytes: %w", maxTokenLen, verifier.ErrInvalidToken)
 	errMalformed  = fmt.Errorf("cache: malformed token: not a JWT of base64url-encoded JSON segments: %w", verifier.ErrInvalidToken)
 	errBadAlg     = fmt.Errorf("cache: malformed token: missing, unknown or \"none\" alg: %w", verifier.ErrInvalidToken)
@@ -88,6 +88,8 @@ var parser = jwt.NewParser()
 
 // precheck refuses, without a network call, a token that cannot be a valid
 // App Services access token:
+//   - one that fails verifier.CheckSyntax (verifier.ErrMalformedToken:
+//     characters outside token68, which the middleware answers 400);
 //   - one that is not a well-formed JWT: golang-jwt's ParseUnverified
 //     refuses it (three base64url segments, a JSON header whose alg it
 //     knows, JSON claims), its alg is "none", or it has no numeric exp;
@@ -102,6 +104,9 @@ var parser = jwt.NewParser()
 // a microsecond of a miss that goes on to an HTTP call; golang-jwt reads the
 // header exactly (see doc.go, Performance).
 func precheck(token string, now time.Time, skew time.Duration) (claims, reason, error) {
+	if err := verifier.CheckSyntax(token); err != nil {
+		return claims{}, reasonMalformed, err
+	}
 	var ac accessClaims
 	t, _, err := parser.ParseUnverified(token, &ac)
 	switch {

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"container/heap"
+	"context"
 	"sync"
 	"time"
 )
@@ -119,8 +120,10 @@ func (h *revHeap) Pop() any {
 // Revoke drops every cached entry of userID and refuses, from now on, each
 // of its tokens issued at or before at (verifier.User.IssuedAt <= at) with
 // verifier.ErrRevoked, even while the upstream still accepts it, as App
-// Services does until the token expires. A zero at means now. It is meant to
-// be wired to appservices.Config.OnRevoke.
+// Services does until the token expires. A zero at means now. It makes the
+// Cache a verifier.Revoker: register it with the App Services client
+// (appservices.Client.OnRevoke) or hand it to the revoke webhook. It works in
+// memory and never fails; the error is always nil, and ctx is not used.
 //
 // An upstream verification already in flight when Revoke is called does not
 // store its answer, and its callers get ErrRevoked if the token is covered.
@@ -129,7 +132,7 @@ func (h *revHeap) Pop() any {
 // and forgetting one (by age or because the memory is full) raises a
 // watermark below which tokens of every user are refused (fail closed).
 // Purge does not forget revocations.
-func (c *Cache) Revoke(userID string, at time.Time) {
+func (c *Cache) Revoke(_ context.Context, userID string, at time.Time) error {
 	wall, _ := c.clock.read()
 	if at.IsZero() {
 		at = wall
@@ -142,4 +145,5 @@ func (c *Cache) Revoke(userID string, at time.Time) {
 	c.gen.Add(1)
 	c.pos.dropUser(userID)
 	c.m.revoked()
+	return nil
 }

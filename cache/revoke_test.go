@@ -28,7 +28,7 @@ func TestRevoke(t *testing.T) {
 	}
 	require.Equal(t, 3, c.pos.len())
 
-	c.Revoke("alice", clk.Now())
+	c.Revoke(context.Background(), "alice", clk.Now())
 	assert.Equal(t, 1, c.pos.len(), "alice's entries dropped, bob's kept")
 
 	calls := up.calls.Load()
@@ -67,7 +67,7 @@ func TestRevokeBoundary(t *testing.T) {
 				at = at.Add(500 * time.Millisecond)
 			}
 			clk.Advance(2 * time.Hour)
-			c.Revoke("alice", at)
+			c.Revoke(context.Background(), "alice", at)
 			tok := newToken(t, clk.Now(), tokenSpec{sub: "alice", iat: at.Truncate(time.Second).Add(tt.iat), exp: clk.Now().Add(time.Minute)})
 			_, err := c.Verify(context.Background(), tok)
 			if tt.revoked {
@@ -88,7 +88,7 @@ func TestRevokeCheckedAgainstVerifiedUser(t *testing.T) {
 		return &verifier.User{ID: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, nil
 	})
 	c := New(up, Options{Now: clk.Now})
-	c.Revoke("alice", t0)
+	c.Revoke(context.Background(), "alice", t0)
 	tok := newToken(t, clk.Now(), tokenSpec{sub: "someone-else", iat: t0.Add(time.Hour)})
 	_, err := c.Verify(context.Background(), tok)
 	assert.ErrorIs(t, err, verifier.ErrRevoked)
@@ -101,7 +101,7 @@ func TestRevokeCheckedAgainstVerifiedUser(t *testing.T) {
 func TestRevokeZeroAtMeansNow(t *testing.T) {
 	c, _, clk := newTestCache(t, Options{})
 	tok := newToken(t, clk.Now(), tokenSpec{sub: "alice"})
-	c.Revoke("alice", time.Time{})
+	c.Revoke(context.Background(), "alice", time.Time{})
 	_, err := c.Verify(context.Background(), tok)
 	assert.ErrorIs(t, err, verifier.ErrRevoked)
 	clk.Advance(time.Second)
@@ -139,7 +139,7 @@ func TestRevokeRacesInflightCall(t *testing.T) {
 				done <- result{u, err}
 			}()
 			recv(t, entered) // the upstream call is in flight
-			c.Revoke("alice", at)
+			c.Revoke(context.Background(), "alice", at)
 			release()
 			r := recv(t, done)
 
@@ -163,7 +163,7 @@ func TestRevokeGenerationBlocksStore(t *testing.T) {
 	u := &verifier.User{ID: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	k := c.keys.key("some token")
 	gen := c.gen.Load()
-	c.Revoke("alice", clk.Now())
+	c.Revoke(context.Background(), "alice", clk.Now())
 	c.storePositive(k, u, u.ExpiresAt, gen)
 	assert.Zero(t, c.pos.len())
 	c.storePositive(k, u, u.ExpiresAt, c.gen.Load())
@@ -182,7 +182,7 @@ func TestRevocationMemoryBound(t *testing.T) {
 	for _, id := range users {
 		tokens[id] = newToken(t, clk.Now(), tokenSpec{sub: id})
 		clk.Advance(time.Second)
-		c.Revoke(id, clk.Now())
+		c.Revoke(context.Background(), id, clk.Now())
 		clk.Advance(time.Second)
 	}
 	assert.Equal(t, 3, c.revs.len(), "bounded")
@@ -203,12 +203,12 @@ func TestRevocationMemoryBound(t *testing.T) {
 // Revocations age out after MaxTokenLifetime + ClockSkew.
 func TestRevocationAgesOut(t *testing.T) {
 	c, _, clk := newTestCache(t, Options{MaxTokenLifetime: 30 * time.Minute})
-	c.Revoke("alice", clk.Now())
+	c.Revoke(context.Background(), "alice", clk.Now())
 	clk.Advance(30*time.Minute + 5*time.Second)
-	c.Revoke("bob", clk.Now())
+	c.Revoke(context.Background(), "bob", clk.Now())
 	assert.Equal(t, 2, c.revs.len(), "kept until the lifetime has passed")
 	clk.Advance(time.Nanosecond)
-	c.Revoke("carol", clk.Now())
+	c.Revoke(context.Background(), "carol", clk.Now())
 	assert.Equal(t, 2, c.revs.len(), "alice forgotten")
 
 	// alice's forgotten revocation still refuses a (non-conforming) token
@@ -273,7 +273,7 @@ func TestRevokeWhileHitting(t *testing.T) {
 			}
 		})
 	}
-	c.Revoke("alice", clk.Now())
+	c.Revoke(context.Background(), "alice", clk.Now())
 	revoked.Store(true)
 	for _, tok := range tokens {
 		_, err := c.Verify(context.Background(), tok)

@@ -95,7 +95,7 @@ func TestStaleNeverAfterRevoke(t *testing.T) {
 	_, err := c.Verify(context.Background(), tok)
 	require.NoError(t, err)
 	clk.Advance(time.Minute)
-	c.Revoke("alice", clk.Now())
+	c.Revoke(context.Background(), "alice", clk.Now())
 	up.setErr(verifier.ErrUnavailable)
 	_, err = c.Verify(context.Background(), tok)
 	assert.ErrorIs(t, err, verifier.ErrRevoked)

@@ -107,7 +107,7 @@ type Decision struct {
 	// values on the request as copies, never by handing out a slice of it.
 	Identity []Header
 	// Hide says how to remove the token's credential from the request when
-	// credentials are hidden (WithHideCredentials) and the request is
+	// identity headers are on without KeepCredential and the request is
 	// authenticated; the zero Hide otherwise.
 	Hide Hide
 }
@@ -127,8 +127,8 @@ var errBadUserID = errors.New("middleware: verifier returned a user with an empt
 // ForwardAuth are thin adapters over it, and another HTTP engine can reuse it
 // the same way:
 //
-//  1. if StripsIdentityHeaders, delete every request header for which
-//     IsIdentityHeader holds;
+//  1. if StripsIdentityHeaders (identity headers on), delete every request
+//     header for which IsIdentityHeader holds;
 //  2. if the request is to be skipped (health checks, CORS preflights), pass
 //     it on;
 //  3. d := m.Authenticate(ctx, src) with a TokenSource over the request;
@@ -139,8 +139,13 @@ var errBadUserID = errors.New("middleware: verifier returned a user with an empt
 //
 // Authenticate fails closed: an error the verifier does not classify, or a
 // nil user without an error, is KindUnavailable, never a pass. In the common
-// case (a Bearer token, identity headers and hiding off) it allocates nothing
-// beyond what the verifier does.
+// case (a Bearer token, identity headers off) it allocates nothing beyond
+// what the verifier does.
+//
+// Each request makes one call of the verifier's Verify with the credential
+// as found; the verifier checks the token's characters (a cache after its
+// lookup, so a hit does not pay for it), and its verifier.ErrMalformedToken
+// is a KindMalformed (400) like any other unreadable credential.
 func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision {
 	var d Decision
 	m.authenticate(ctx, src, &d)
@@ -150,7 +155,7 @@ func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision
 // authenticate is Authenticate writing into d, a zero Decision: the Handler
 // keeps d on its stack, and the hit path copies no Decision around.
 func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decision) {
-	tok, lookup, u, err := m.extract(src)
+	tok, lookup, err := m.extract(src)
 	switch {
 	case err != nil:
 		d.Kind, d.Err = KindMalformed, err
@@ -159,11 +164,9 @@ func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decis
 	case tok == "":
 		d.Kind, d.Err = KindMissing, ErrMissingToken
 	default:
-		if u == nil { // not a cache hit found while extracting
-			u, err = m.v.Verify(ctx, tok)
-		}
+		u, err := m.v.Verify(ctx, tok)
 		m.classify(d, u, err, tok)
-		if d.Kind == KindAuthenticated && (m.identity || m.hide) {
+		if d.Kind == KindAuthenticated && m.identity {
 			m.decorate(d, lookup, src)
 		}
 	}
@@ -171,28 +174,25 @@ func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decis
 	m.logDecision(ctx, src, d, tok)
 }
 
-// decorate adds to d, an authenticated decision, the identity headers and
-// the credential to hide, as configured.
+// decorate adds to d, an authenticated decision, the identity headers and,
+// unless the credential is kept, the credential to hide.
 func (m *Middleware) decorate(d *Decision, lookup Lookup, src TokenSource) {
-	if m.identity {
-		d.Identity = m.identityOf(d.User)
-	}
+	d.Identity = m.identityOf(d.User)
 	if m.hide {
 		d.Hide = hideFor(lookup, src)
 	}
 }
 
-// extract runs the Lookups in order and returns the first token found, the
-// Lookup that found it and, when the verifier's cache already holds the
-// token as verified, its user (nil otherwise). An error stops the search.
-func (m *Middleware) extract(src TokenSource) (string, Lookup, *verifier.User, error) {
+// extract runs the Lookups in order and returns the first token found and
+// the Lookup that found it. An error stops the search.
+func (m *Middleware) extract(src TokenSource) (string, Lookup, error) {
 	for _, l := range m.lookups {
-		tok, u, err := l.extract(src, m.maxLen, m.hits)
+		tok, err := l.extract(src, m.maxLen)
 		if err != nil || tok != "" {
-			return tok, l, u, err
+			return tok, l, err
 		}
 	}
-	return "", Lookup{}, nil, nil
+	return "", Lookup{}, nil
 }
 
 // classify writes into d, a zero Decision, what the verifier's answer for
@@ -211,6 +211,9 @@ func (m *Middleware) classify(d *Decision, u *verifier.User, err error, tok stri
 	case errors.Is(err, verifier.ErrUnavailable):
 		// Checked first: an error that claims both must not log users out.
 		d.Kind, d.Err, d.RetryAfter = KindUnavailable, err, m.retryAfterOf(err)
+	case errors.Is(err, verifier.ErrMalformedToken):
+		// The credential cannot be a token: the request is malformed.
+		d.Kind, d.Err = KindMalformed, &malformedError{err}
 	case errors.Is(err, verifier.ErrInvalidToken):
 		d.Kind, d.Err = KindInvalid, err
 	default:
@@ -220,8 +223,8 @@ func (m *Middleware) classify(d *Decision, u *verifier.User, err error, tok stri
 	}
 }
 
-// retryAfterOf returns the upstream's Retry-After when err carries one, and
-// the default otherwise.
+// retryAfterOf returns the delay err carries (verifier.RetryAfterError), such
+// as an upstream's Retry-After, and the default otherwise.
 func (m *Middleware) retryAfterOf(err error) time.Duration {
 	var ra verifier.RetryAfterError
 	if errors.As(err, &ra) {
@@ -242,6 +245,14 @@ func scrub(err error, tok string) error {
 	}
 	return &scrubbedError{msg: strings.ReplaceAll(msg, tok, "[token "+fingerprint(tok)+"]"), err: err}
 }
+
+// malformedError is the verifier's verifier.ErrMalformedToken as a
+// Decision.Err: it reads the same and also matches ErrMalformed, as every
+// malformed credential's error does.
+type malformedError struct{ err error }
+
+func (e *malformedError) Error() string   { return e.err.Error() }
+func (e *malformedError) Unwrap() []error { return []error{ErrMalformed, e.err} }
 
 type scrubbedError struct {
 	msg string

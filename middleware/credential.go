@@ -6,7 +6,8 @@ import (
 )
 
 // Hide says how to remove the credential a token came from before the
-// request goes on, so that the upstream never sees it (WithHideCredentials).
+// request goes on, so that the upstream never sees it (WithIdentityHeaders
+// without KeepCredential).
 // Only the place the token was found is touched. The zero Hide changes
 // nothing.
 type Hide struct {

@@ -24,18 +24,17 @@
 //
 // Library mode sets no header and leaves the request's headers as the client
 // sent them: handlers read the user from the context, never from headers.
-// WithStripIdentityHeaders removes the client's X-Auth-* headers all the
-// same, for code that reads them.
 //
-// # Gateway mode
+// # Identity headers
 //
-// WithGatewayMode suits a proxy in front of an upstream that trusts it: each
-// authenticated request goes on with X-Auth-User-Id, X-Auth-Session-Id,
-// X-Auth-Domain-Id, X-Auth-Device-Id, X-Auth-Expires and X-Auth-User-Data
-// headers, and without the credential its token came in. Before that, every
-// request, authenticated or not, loses the X-Auth-* headers its client sent,
-// however spelled (IsIdentityHeader), so that only the middleware can set
-// them.
+// WithIdentityHeaders suits a proxy in front of an upstream that trusts it,
+// and its rule is all or nothing: every request, authenticated or not, first
+// loses the X-Auth-* headers its client sent, however spelled
+// (IsIdentityHeader); each authenticated request then goes on with
+// X-Auth-User-Id, X-Auth-Session-Id, X-Auth-Domain-Id, X-Auth-Device-Id,
+// X-Auth-Expires and X-Auth-User-Data set by the middleware, and without the
+// credential its token came in (unless KeepCredential). Only the middleware
+// can set those headers.
 //
 // ForwardAuth answers the auth subrequests of nginx, Traefik, Caddy or Envoy
 // with 200 and those headers, or with the refusal. NewRevokeWebhook lets a
@@ -45,8 +44,8 @@
 //
 // By default the Authorization header's Bearer credentials (LookupBearer);
 // WithLookup adds or replaces headers, cookies and query parameters, tried in
-// order. The Extractors (FromBearer, FromHeader, FromCookie, FromQuery,
-// FirstOf) apply the same rules to an *http.Request outside the middleware.
+// order. The verifier checks the token's characters (verifier.CheckSyntax);
+// a credential it calls malformed gets 400.
 //
 // # Other HTTP engines
 //

@@ -81,7 +81,7 @@ func Example() {
 func Example_gatewayMode() {
 	m := middleware.New(fakeVerifier(),
 		middleware.WithLogger(slog.New(slog.DiscardHandler)),
-		middleware.WithGatewayMode(),
+		middleware.WithIdentityHeaders(middleware.IdentityHeaders{}),
 	)
 	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Println("Authorization:", r.Header.Get("Authorization") != "")
@@ -146,8 +146,9 @@ func ExampleMiddleware_Authenticate() {
 // must.
 func ExampleNewRevokeWebhook() {
 	secret := []byte("shared-secret")
-	h := middleware.NewRevokeWebhook(revokerFunc(func(userID string, at time.Time) {
+	h := middleware.NewRevokeWebhook(verifier.RevokerFunc(func(_ context.Context, userID string, at time.Time) error {
 		fmt.Println("revoke", userID, at.UTC().Format(time.RFC3339))
+		return nil
 	}), secret, middleware.WithWebhookLogger(slog.New(slog.DiscardHandler)))
 
 	body := `{"user_id":"64b7f0c2a1b2c3d4e5f60718","revoked_at":1700000000}`
@@ -161,7 +162,3 @@ func ExampleNewRevokeWebhook() {
 	// revoke 64b7f0c2a1b2c3d4e5f60718 2023-11-14T22:13:20Z
 	// 204
 }
-
-type revokerFunc func(userID string, at time.Time)
-
-func (f revokerFunc) Revoke(userID string, at time.Time) { f(userID, at) }

@@ -22,8 +22,19 @@ type extractCase struct {
 	malformed bool
 }
 
-func runExtractCases(t *testing.T, e Extractor, cases []extractCase) {
+// runExtractCases sends each case through Authenticate with the given
+// Lookups, credentials optional, over a verifier that checks the token's
+// syntax as every upstream-calling verifier does and then accepts it: what
+// the middleware makes of a request's credentials, on the real path.
+func runExtractCases(t *testing.T, lookups []Lookup, cases []extractCase) {
 	t.Helper()
+	echo := verifier.VerifierFunc(func(_ context.Context, tok string) (*verifier.User, error) {
+		if err := verifier.CheckSyntax(tok); err != nil {
+			return nil, err
+		}
+		return &verifier.User{ID: "u", Data: tok}, nil
+	})
+	m := New(echo, WithLookup(lookups...), WithCredentialsOptional(true), WithLogger(quiet))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			target := tc.target
@@ -34,23 +45,27 @@ func runExtractCases(t *testing.T, e Extractor, cases []extractCase) {
 			for k, v := range tc.header {
 				req.Header[k] = v
 			}
-			got, err := e(req)
-			if tc.malformed {
-				require.ErrorIs(t, err, ErrMalformed)
-				assert.Empty(t, got, "no token alongside an error")
-				return
+			d := m.Authenticate(context.Background(), httpSource{req})
+			switch {
+			case tc.malformed:
+				require.Equal(t, KindMalformed, d.Kind, "error %v", d.Err)
+				require.ErrorIs(t, d.Err, ErrMalformed)
+				assert.Nil(t, d.User, "no user alongside an error")
+			case tc.want == "":
+				require.Equal(t, KindAnonymous, d.Kind, "error %v", d.Err)
+			default:
+				require.Equal(t, KindAuthenticated, d.Kind, "error %v", d.Err)
+				assert.Equal(t, tc.want, d.User.Data)
 			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
 		})
 	}
 }
 
 func authz(v ...string) map[string][]string { return map[string][]string{"Authorization": v} }
 
-func TestFromBearer(t *testing.T) {
+func TestLookupBearer(t *testing.T) {
 	long := strings.Repeat("a", DefaultMaxTokenLength)
-	runExtractCases(t, FromBearer(), []extractCase{
+	runExtractCases(t, []Lookup{LookupBearer()}, []extractCase{
 		{name: "no header", want: ""},
 		{name: "bearer", header: authz("Bearer abc.def-ghi_jkl"), want: "abc.def-ghi_jkl"},
 		{name: "scheme lower case", header: authz("bearer tok"), want: "tok"},
@@ -84,9 +99,9 @@ func TestFromBearer(t *testing.T) {
 	})
 }
 
-func TestFromHeader(t *testing.T) {
+func TestLookupHeader(t *testing.T) {
 	h := func(v ...string) map[string][]string { return map[string][]string{"X-Api-Token": v} }
-	runExtractCases(t, FromHeader("x-api-token"), []extractCase{
+	runExtractCases(t, []Lookup{LookupHeader("x-api-token")}, []extractCase{
 		{name: "absent", want: ""},
 		{name: "present", header: h("abc.def"), want: "abc.def"},
 		{name: "name is canonicalised", header: h("tok"), want: "tok"},
@@ -98,9 +113,9 @@ func TestFromHeader(t *testing.T) {
 	})
 }
 
-func TestFromCookie(t *testing.T) {
+func TestLookupCookie(t *testing.T) {
 	c := func(v ...string) map[string][]string { return map[string][]string{"Cookie": v} }
-	runExtractCases(t, FromCookie("tg_session"), []extractCase{
+	runExtractCases(t, []Lookup{LookupCookie("tg_session")}, []extractCase{
 		{name: "no cookie header", want: ""},
 		{name: "only cookie", header: c("tg_session=abc.def"), want: "abc.def"},
 		{name: "among others", header: c("a=1; tg_session=abc; b=2"), want: "abc"},
@@ -116,8 +131,8 @@ func TestFromCookie(t *testing.T) {
 	})
 }
 
-func TestFromQuery(t *testing.T) {
-	runExtractCases(t, FromQuery("access_token"), []extractCase{
+func TestLookupQuery(t *testing.T) {
+	runExtractCases(t, []Lookup{LookupQuery("access_token")}, []extractCase{
 		{name: "no query", target: "/p", want: ""},
 		{name: "present", target: "/p?access_token=abc.def", want: "abc.def"},
 		{name: "among others", target: "/p?a=1&access_token=abc&b=2", want: "abc"},
@@ -133,9 +148,10 @@ func TestFromQuery(t *testing.T) {
 	})
 }
 
-func TestFirstOf(t *testing.T) {
-	e := FirstOf(FromBearer(), FromCookie("tok"), FromQuery("access_token"))
-	runExtractCases(t, e, []extractCase{
+// The first Lookup that finds a token wins; a malformed credential stops the
+// search.
+func TestLookupOrder(t *testing.T) {
+	runExtractCases(t, []Lookup{LookupBearer(), LookupCookie("tok"), LookupQuery("access_token")}, []extractCase{
 		{name: "none", want: ""},
 		{name: "bearer wins", header: map[string][]string{"Authorization": {"Bearer b"}, "Cookie": {"tok=c"}}, target: "/?access_token=q", want: "b"},
 		{name: "cookie after basic", header: map[string][]string{"Authorization": {"Basic x"}, "Cookie": {"tok=c"}}, want: "c"},
@@ -156,7 +172,7 @@ func TestLookupConstructorsPanic(t *testing.T) {
 		"WithLookup zero":     func() { WithLookup(Lookup{}) },
 		"max length zero":     func() { WithMaxTokenLength(0) },
 		"realm with quote":    func() { WithRealm(`a"b`) },
-		"bad identity prefix": func() { WithIdentityHeaders("X Auth") },
+		"bad identity prefix": func() { WithIdentityHeaders(IdentityHeaders{Prefix: "X Auth"}) },
 		"retry after zero":    func() { WithRetryAfter(0) },
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -195,7 +195,7 @@ func TestForwardAuth(t *testing.T) {
 
 func TestForwardAuthCustomPrefixAndGateway(t *testing.T) {
 	rec := httptest.NewRecorder()
-	m := newTest(WithIdentityHeaders("X-User-"))
+	m := newTest(WithIdentityHeaders(IdentityHeaders{Prefix: "X-User-"}))
 	m.ForwardAuth().ServeHTTP(rec, subrequest(map[string]string{"Authorization": "Bearer " + goodToken}))
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "user-1", rec.Header().Get("X-User-User-Id"))
@@ -255,7 +255,7 @@ func ptr(s string) *string { return &s }
 func TestForwardAuthAlwaysAnswersUserData(t *testing.T) {
 	plain := *testUser
 	plain.CustomUserData = nil
-	for _, opts := range [][]Option{nil, {WithGatewayMode()}} {
+	for _, opts := range [][]Option{nil, {WithIdentityHeaders(IdentityHeaders{})}} {
 		m := New(verifier.VerifierFunc(func(context.Context, string) (*verifier.User, error) { return &plain, nil }),
 			append([]Option{WithLogger(quiet)}, opts...)...)
 		rec := httptest.NewRecorder()

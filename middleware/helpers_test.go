@@ -45,9 +45,14 @@ var testUser = &verifier.User{
 	CustomUserData: json.RawMessage(`{"role":"admin","name":"Ada"}`),
 }
 
-// fakeVerifier answers for the tokens above; any other token is invalid.
+// fakeVerifier answers for the tokens above; any other token is invalid. Like
+// every verifier that calls upstream, it refuses a token that fails
+// verifier.CheckSyntax first.
 func fakeVerifier() verifier.VerifierFunc {
 	return func(_ context.Context, tok string) (*verifier.User, error) {
+		if err := verifier.CheckSyntax(tok); err != nil {
+			return nil, err
+		}
 		switch tok {
 		case goodToken:
 			return testUser, nil

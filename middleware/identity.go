@@ -47,8 +47,8 @@ func newIdentityNames(prefix string) identityNames {
 // WSGI and some proxies map header names. X-Auth-User-Id, x-auth-user-id,
 // X_Auth_User_Id and X.Auth.User.Id all do under the default prefix.
 //
-// When stripping is on (StripsIdentityHeaders: identity headers on, or
-// WithStripIdentityHeaders), every request loses such headers before
+// With identity headers on (WithIdentityHeaders), every request loses such
+// headers before
 // anything else happens, whether it is then authenticated, anonymous or
 // skipped: only this middleware may set them. An engine adapter must do the
 // same (see Authenticate).
@@ -76,11 +76,10 @@ func foldHeaderByte(c byte) byte {
 }
 
 // StripsIdentityHeaders reports whether every request loses the identity
-// headers its client sent before anything else happens: true with identity
-// headers on (WithIdentityHeaders, WithGatewayMode) or with
-// WithStripIdentityHeaders, false in plain library mode, which sets no
-// header and leaves the request's alone.
-func (m *Middleware) StripsIdentityHeaders() bool { return m.strip }
+// headers its client sent before anything else happens: true exactly when
+// identity headers are on (WithIdentityHeaders). An engine adapter asks it
+// instead of knowing the options.
+func (m *Middleware) StripsIdentityHeaders() bool { return m.identity }
 
 // stripIdentity deletes every identity header from h. Most names fail the
 // cheap test of length and first byte, and skip the full comparison.

@@ -41,7 +41,7 @@ func TestIsIdentityHeader(t *testing.T) {
 		assert.Equal(t, want, m.IsIdentityHeader(name), "%q", name)
 	}
 
-	custom := newTest(WithIdentityHeaders("x-user-"))
+	custom := newTest(WithIdentityHeaders(IdentityHeaders{Prefix: "x-user-"}))
 	assert.True(t, custom.IsIdentityHeader("X_USER_ID"))
 	assert.False(t, custom.IsIdentityHeader("X-Auth-User-Id"), "the custom prefix replaces the default")
 }
@@ -54,16 +54,14 @@ var spoofs = []string{
 }
 
 // TestSpoofedIdentityHeadersNeverReachNext sends every spelling, twice over,
-// on authenticated, anonymous and skipped requests, in every mode that strips
-// (identity headers on, gateway mode, library mode with
-// WithStripIdentityHeaders), and requires that next sees none of the
-// client's values.
+// on authenticated, anonymous and skipped requests, with identity headers on
+// (credential hidden or kept, default or custom prefix), and requires that
+// next sees none of the client's values.
 func TestSpoofedIdentityHeadersNeverReachNext(t *testing.T) {
 	modes := map[string][]Option{
-		"library+strip": {WithStripIdentityHeaders()},
-		"identity":      {WithIdentityHeaders("")},
-		"gateway":       {WithGatewayMode()},
-		"prefix":        {WithGatewayMode(), WithIdentityHeaders("X-Auth-")},
+		"identity":        {WithIdentityHeaders(IdentityHeaders{})},
+		"credential kept": {WithIdentityHeaders(IdentityHeaders{KeepCredential: true})},
+		"prefix":          {WithIdentityHeaders(IdentityHeaders{Prefix: "X-Auth-"})},
 	}
 	requests := map[string]struct {
 		target string
@@ -128,11 +126,9 @@ func TestLibraryModeLeavesHeadersAlone(t *testing.T) {
 	assert.Equal(t, []string{"client-role"}, s.header["X_auth_role"])
 
 	for name, opts := range map[string][]Option{
-		"WithStripIdentityHeaders":           {WithStripIdentityHeaders()},
-		"WithIdentityHeaders":                {WithIdentityHeaders("")},
-		"WithGatewayMode":                    {WithGatewayMode()},
-		"gateway mode, credentials kept":     {WithGatewayMode(), WithHideCredentials(false)},
-		"identity headers, then strip again": {WithIdentityHeaders("X-Id-"), WithStripIdentityHeaders()},
+		"WithIdentityHeaders": {WithIdentityHeaders(IdentityHeaders{})},
+		"credential kept":     {WithIdentityHeaders(IdentityHeaders{KeepCredential: true})},
+		"custom prefix":       {WithIdentityHeaders(IdentityHeaders{Prefix: "X-Id-"})},
 	} {
 		assert.True(t, newTest(opts...).StripsIdentityHeaders(), name)
 	}
@@ -143,7 +139,7 @@ func TestLibraryModeLeavesHeadersAlone(t *testing.T) {
 // the test.
 func TestSpoofedIdentityHeadersOverTheWire(t *testing.T) {
 	var s seen
-	m := newTest(WithGatewayMode())
+	m := newTest(WithIdentityHeaders(IdentityHeaders{}))
 	srv := httptest.NewServer(m.Handler(recordNext(&s)))
 	defer srv.Close()
 
@@ -184,7 +180,7 @@ func TestIdentityHeaders(t *testing.T) {
 			name: "library mode sets none", user: testUser,
 		},
 		{
-			name: "gateway mode", opts: []Option{WithGatewayMode()}, user: testUser,
+			name: "gateway mode", opts: []Option{WithIdentityHeaders(IdentityHeaders{})}, user: testUser,
 			want: map[string]string{
 				"X-Auth-User-Id":    "user-1",
 				"X-Auth-Session-Id": "session-1",
@@ -195,7 +191,7 @@ func TestIdentityHeaders(t *testing.T) {
 			},
 		},
 		{
-			name: "custom prefix", opts: []Option{WithIdentityHeaders("x-user-")},
+			name: "custom prefix", opts: []Option{WithIdentityHeaders(IdentityHeaders{Prefix: "x-user-"})},
 			user: &verifier.User{ID: "u", ExpiresAt: time.Date(2030, 1, 2, 4, 4, 5, 0, time.FixedZone("CET", 3600))},
 			want: map[string]string{
 				"X-User-User-Id": "u", "X-User-Session-Id": "", "X-User-Domain-Id": "",
@@ -203,7 +199,7 @@ func TestIdentityHeaders(t *testing.T) {
 			},
 		},
 		{
-			name: "no custom data, null data, unknown expiry", opts: []Option{WithGatewayMode()},
+			name: "no custom data, null data, unknown expiry", opts: []Option{WithIdentityHeaders(IdentityHeaders{})},
 			user: &verifier.User{ID: "u", DeviceID: "d\nx", CustomUserData: []byte("null")},
 			want: map[string]string{
 				"X-Auth-User-Id": "u", "X-Auth-Session-Id": "", "X-Auth-Domain-Id": "",

@@ -37,7 +37,7 @@ func TestIdentityMemoNeverMixesUsers(t *testing.T) {
 		ids[i] = fmt.Sprintf("user%d", i)
 	}
 	v, _ := tokenUsers(ids...)
-	m := New(v, WithLogger(quiet), WithGatewayMode())
+	m := New(v, WithLogger(quiet), WithIdentityHeaders(IdentityHeaders{}))
 	ctx := context.Background()
 	for round := range 2 { // the second round finds the slots filled by others
 		for _, id := range ids {
@@ -56,7 +56,7 @@ func TestIdentityMemoConcurrent(t *testing.T) {
 		ids[i] = fmt.Sprintf("user%d", i)
 	}
 	v, _ := tokenUsers(ids...)
-	m := New(v, WithLogger(quiet), WithGatewayMode())
+	m := New(v, WithLogger(quiet), WithIdentityHeaders(IdentityHeaders{}))
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := UserFromContext(r.Context())
 		if r.Header.Get("X-Auth-User-Id") != u.ID || r.Header.Get("X-Auth-Session-Id") != "s-"+u.ID {
@@ -81,7 +81,7 @@ func TestIdentityMemoConcurrent(t *testing.T) {
 // neither another header of the same request, nor the next request of the
 // same user, nor what IdentityHeaders returns.
 func TestIdentityHeadersAreTheRequestsOwn(t *testing.T) {
-	m := New(fixedVerifier, WithLogger(quiet), WithGatewayMode())
+	m := New(fixedVerifier, WithLogger(quiet), WithIdentityHeaders(IdentityHeaders{}))
 	var seen []http.Header
 	h := m.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		seen = append(seen, r.Header.Clone())
@@ -130,8 +130,8 @@ func TestHitPathAllocationsGateway(t *testing.T) {
 	}
 	bare := measure(benchNext)
 	for name, m := range map[string]*Middleware{
-		"gateway":          New(fixedVerifier, WithLogger(quiet), WithGatewayMode()),
-		"identity headers": New(fixedVerifier, WithLogger(quiet), WithIdentityHeaders("")),
+		"gateway":          New(fixedVerifier, WithLogger(quiet), WithIdentityHeaders(IdentityHeaders{})),
+		"identity headers": New(fixedVerifier, WithLogger(quiet), WithIdentityHeaders(IdentityHeaders{})),
 	} {
 		if got := measure(m.Handler(benchNext)) - bare; got > 3 {
 			t.Errorf("%s: %v allocs over the bare handler, want 3 (identity values, WithValue, WithContext)", name, got)

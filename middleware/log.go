@@ -43,7 +43,7 @@ func (m *Middleware) logDecision(ctx context.Context, src TokenSource, d *Decisi
 		slog.String("method", src.Method()),
 		slog.String("path", src.Path()),
 	)
-	if tok != "" {
+	if tok != "" && d.Kind != KindMalformed { // a malformed credential is no token to name
 		attrs = append(attrs, slog.String("token", fingerprint(tok)))
 	}
 	if d.User != nil {

@@ -6,30 +6,36 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tokenguard/tokenguard/verifier"
 )
 
 // Middleware authenticates requests with a Verifier. Build it with New; it
 // is safe for concurrent use and holds no per-request state.
 type Middleware struct {
+	// Set by New's defaults and the options.
 	v              verifier.Verifier
-	hits           cachedLookup // v as a cache with a Lookup method; nil when it has none
 	lookups        []Lookup
 	maxLen         int
 	optional       bool
 	skip           func(*http.Request) bool
 	preflight      bool
 	trustForwarded bool
+	realm          string
 	log            *slog.Logger // nil: slog.Default()
-	metrics        *metrics     // nil: no metrics
+	reg            prometheus.Registerer
 	onError        ErrorHandler
-	identity       bool // set identity headers on authenticated requests
-	strip          bool // delete the identity headers clients send: identity, or WithStripIdentityHeaders
-	hide           bool // remove the token's credential from authenticated requests
+	identity       bool   // identity headers on: strip them from every request, set them on authenticated ones
+	prefix         string // of the identity headers
+	hide           bool   // remove the token's credential from authenticated requests; only with identity
 	retryAfter     time.Duration
-	names          identityNames
-	refusals       refusals
-	memo           *identityMemo // identity headers per user; nil when identity headers are off
+
+	// Derived by New from the above.
+	metrics  *metrics // nil: no metrics
+	names    identityNames
+	refusals refusals
+	memo     *identityMemo // identity headers per user; nil when identity headers are off
 }
 
 // New returns a Middleware that verifies tokens with v. It panics if v is
@@ -38,60 +44,46 @@ func New(v verifier.Verifier, opts ...Option) *Middleware {
 	if v == nil {
 		panic("middleware: nil verifier")
 	}
-	o := defaultOptions()
-	for _, opt := range opts {
-		opt(&o)
-	}
 	m := &Middleware{
-		v:              v,
-		lookups:        o.lookups,
-		maxLen:         o.maxLen,
-		optional:       o.optional,
-		skip:           o.skip,
-		preflight:      o.preflight,
-		trustForwarded: o.trustForwarded,
-		log:            o.logger,
-		onError:        o.onError,
-		identity:       o.identity,
-		strip:          o.identity || o.strip,
-		hide:           o.identity,
-		retryAfter:     o.retryAfter,
-		names:          newIdentityNames(o.prefix),
-		refusals:       newRefusals(o.realm),
+		v:          v,
+		lookups:    []Lookup{LookupBearer()},
+		maxLen:     DefaultMaxTokenLength,
+		realm:      DefaultRealm,
+		prefix:     DefaultIdentityPrefix,
+		retryAfter: DefaultRetryAfter,
 	}
-	if h, ok := v.(cachedLookup); ok {
-		m.hits = h
+	for _, opt := range opts {
+		opt(m)
 	}
-	if o.hide != nil {
-		m.hide = *o.hide
-	}
+	m.names = newIdentityNames(m.prefix)
+	m.refusals = newRefusals(m.realm)
 	if m.identity {
 		m.memo = new(identityMemo)
 	}
 	if m.onError == nil {
 		m.onError = DefaultErrorHandler
 	}
-	if o.reg != nil {
-		m.metrics = newMetrics(o.reg)
+	if m.reg != nil {
+		m.metrics = newMetrics(m.reg)
 	}
 	return m
 }
 
 // Handler returns next wrapped in authentication. For every request it first
 // deletes the identity headers the client sent (IsIdentityHeader), when
-// stripping is on (StripsIdentityHeaders); then it
+// identity headers are on (WithIdentityHeaders); then it
 // passes skipped requests and, if enabled, CORS preflights on as they are;
 // then it authenticates (Authenticate). A refused request is answered by the
 // ErrorHandler and never reaches next. An allowed one reaches next with its
-// user in the context (UserFromContext), with identity headers set and its
-// credential removed when those options are on. An anonymous request reaches
+// user in the context (UserFromContext), and, with identity headers on,
+// with them set and (unless kept) its credential removed. An anonymous request reaches
 // next unchanged and without a user. It panics if next is nil.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	if next == nil {
 		panic("middleware: nil next handler")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m.strip {
+		if m.identity {
 			m.stripIdentity(r.Header)
 		}
 		if m.passUnauthenticated(r) {

@@ -276,28 +276,28 @@ func TestHideCredentials(t *testing.T) {
 			},
 		},
 		{
-			name: "gateway mode removes the header", opts: []Option{WithGatewayMode()}, target: "/",
+			name: "gateway mode removes the header", opts: []Option{WithIdentityHeaders(IdentityHeaders{})}, target: "/",
 			header: map[string]string{"Authorization": "Bearer " + goodToken},
 			check: func(t *testing.T, s *seen) {
 				assert.NotContains(t, s.header, "Authorization")
 			},
 		},
 		{
-			name: "identity headers alone hide too", opts: []Option{WithIdentityHeaders("")}, target: "/",
+			name: "identity headers alone hide too", opts: []Option{WithIdentityHeaders(IdentityHeaders{})}, target: "/",
 			header: map[string]string{"Authorization": "Bearer " + goodToken},
 			check: func(t *testing.T, s *seen) {
 				assert.NotContains(t, s.header, "Authorization")
 			},
 		},
 		{
-			name: "gateway mode with hiding turned off", opts: []Option{WithGatewayMode(), WithHideCredentials(false)}, target: "/",
+			name: "gateway mode with hiding turned off", opts: []Option{WithIdentityHeaders(IdentityHeaders{KeepCredential: true})}, target: "/",
 			header: map[string]string{"Authorization": "Bearer " + goodToken},
 			check: func(t *testing.T, s *seen) {
 				assert.Equal(t, "Bearer "+goodToken, s.header.Get("Authorization"))
 			},
 		},
 		{
-			name: "custom header", opts: []Option{WithHideCredentials(true), WithLookup(LookupHeader("X-Token"))}, target: "/",
+			name: "custom header", opts: []Option{WithIdentityHeaders(IdentityHeaders{}), WithLookup(LookupHeader("X-Token"))}, target: "/",
 			header: map[string]string{"X-Token": goodToken, "Authorization": "Basic dXNlcjpwYXNz"},
 			check: func(t *testing.T, s *seen) {
 				assert.NotContains(t, s.header, "X-Token")
@@ -305,21 +305,21 @@ func TestHideCredentials(t *testing.T) {
 			},
 		},
 		{
-			name: "cookie rewritten without the token", opts: []Option{WithGatewayMode(), cookieLookup}, target: "/",
+			name: "cookie rewritten without the token", opts: []Option{WithIdentityHeaders(IdentityHeaders{}), cookieLookup}, target: "/",
 			header: map[string]string{"Cookie": "a=1; tg=" + goodToken + "; b=2"},
 			check: func(t *testing.T, s *seen) {
 				assert.Equal(t, []string{"a=1; b=2"}, s.header["Cookie"])
 			},
 		},
 		{
-			name: "sole cookie removed", opts: []Option{WithGatewayMode(), cookieLookup}, target: "/",
+			name: "sole cookie removed", opts: []Option{WithIdentityHeaders(IdentityHeaders{}), cookieLookup}, target: "/",
 			header: map[string]string{"Cookie": "tg=" + goodToken},
 			check: func(t *testing.T, s *seen) {
 				assert.NotContains(t, s.header, "Cookie")
 			},
 		},
 		{
-			name: "bearer token leaves cookies alone", opts: []Option{WithGatewayMode(), cookieLookup}, target: "/",
+			name: "bearer token leaves cookies alone", opts: []Option{WithIdentityHeaders(IdentityHeaders{}), cookieLookup}, target: "/",
 			header: map[string]string{"Authorization": "Bearer " + goodToken, "Cookie": "tg=other"},
 			check: func(t *testing.T, s *seen) {
 				assert.NotContains(t, s.header, "Authorization")
@@ -327,7 +327,7 @@ func TestHideCredentials(t *testing.T) {
 			},
 		},
 		{
-			name: "query rewritten without the token", opts: []Option{WithGatewayMode(), queryLookup},
+			name: "query rewritten without the token", opts: []Option{WithIdentityHeaders(IdentityHeaders{}), queryLookup},
 			target: "/p?x=1&access_token=" + goodToken + "&y=%2F",
 			check: func(t *testing.T, s *seen) {
 				assert.Equal(t, "x=1&y=%2F", s.rawQuery)
@@ -336,7 +336,7 @@ func TestHideCredentials(t *testing.T) {
 			},
 		},
 		{
-			name: "sole query parameter removed", opts: []Option{WithGatewayMode(), queryLookup},
+			name: "sole query parameter removed", opts: []Option{WithIdentityHeaders(IdentityHeaders{}), queryLookup},
 			target: "/p?access_token=" + goodToken,
 			check: func(t *testing.T, s *seen) {
 				assert.Empty(t, s.rawQuery)
@@ -359,7 +359,7 @@ func TestHideCredentials(t *testing.T) {
 }
 
 func TestHiddenQueryReachesFormParsing(t *testing.T) {
-	m := newTest(WithGatewayMode(), WithLookup(LookupQuery("access_token")))
+	m := newTest(WithIdentityHeaders(IdentityHeaders{}), WithLookup(LookupQuery("access_token")))
 	req := httptest.NewRequest(http.MethodGet, "/p?access_token="+goodToken+"&x=1", nil)
 	require.NoError(t, req.ParseForm()) // something before the middleware parsed the form
 	var before, after map[string][]string
@@ -387,7 +387,7 @@ func TestUserContext(t *testing.T) {
 }
 
 func TestAuthenticateWithCustomSource(t *testing.T) {
-	m := newTest(WithLookup(LookupBearer(), LookupCookie("tg"), LookupQuery("t")), WithGatewayMode())
+	m := newTest(WithLookup(LookupBearer(), LookupCookie("tg"), LookupQuery("t")), WithIdentityHeaders(IdentityHeaders{}))
 	cases := []struct {
 		name string
 		src  mapSource
@@ -450,7 +450,7 @@ func TestUnprintableUserIDFailsClosed(t *testing.T) {
 	for _, id := range []string{"", "user\r\nX-Auth-User-Id: admin"} {
 		m := New(verifier.VerifierFunc(func(context.Context, string) (*verifier.User, error) {
 			return &verifier.User{ID: id}, nil
-		}), WithLogger(quiet), WithGatewayMode())
+		}), WithLogger(quiet), WithIdentityHeaders(IdentityHeaders{}))
 		rec, s := serve(m, bearerRequest("/", goodToken))
 		assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "id %q", id)
 		assert.False(t, s.called)
@@ -466,7 +466,7 @@ func TestBodyIsSharedButIntact(t *testing.T) {
 }
 
 func TestHandBuiltRequestWithoutHeader(t *testing.T) {
-	m := newTest(WithGatewayMode(), WithLookup(LookupQuery("access_token")))
+	m := newTest(WithIdentityHeaders(IdentityHeaders{}), WithLookup(LookupQuery("access_token")))
 	u, err := url.Parse("/p?access_token=" + goodToken)
 	require.NoError(t, err)
 	rec, s := serve(m, &http.Request{Method: http.MethodGet, URL: u})

@@ -17,36 +17,9 @@ const DefaultRealm = "tokenguard"
 // delay, unless WithRetryAfter says otherwise.
 const DefaultRetryAfter = 2 * time.Second
 
-// An Option configures a Middleware.
-type Option func(*options)
-
-type options struct {
-	lookups        []Lookup
-	maxLen         int
-	optional       bool
-	skip           func(*http.Request) bool
-	preflight      bool
-	trustForwarded bool
-	realm          string
-	logger         *slog.Logger
-	reg            prometheus.Registerer
-	onError        ErrorHandler
-	identity       bool
-	prefix         string
-	hide           *bool // nil: follow identity
-	strip          bool  // strip identity headers even with identity off
-	retryAfter     time.Duration
-}
-
-func defaultOptions() options {
-	return options{
-		lookups:    []Lookup{LookupBearer()},
-		maxLen:     DefaultMaxTokenLength,
-		realm:      DefaultRealm,
-		prefix:     DefaultIdentityPrefix,
-		retryAfter: DefaultRetryAfter,
-	}
-}
+// An Option configures a Middleware: it sets the Middleware's fields
+// directly, before New derives what it needs from them.
+type Option func(*Middleware)
 
 // WithLookup sets where tokens are looked for, in order; the first Lookup
 // that finds a token wins, and one that finds a malformed credential stops
@@ -63,7 +36,7 @@ func WithLookup(lookups ...Lookup) Option {
 		}
 	}
 	lookups = append([]Lookup(nil), lookups...)
-	return func(o *options) { o.lookups = lookups }
+	return func(m *Middleware) { m.lookups = lookups }
 }
 
 // WithMaxTokenLength sets the longest token accepted, in bytes. A longer one
@@ -74,7 +47,7 @@ func WithMaxTokenLength(n int) Option {
 	if n < 1 {
 		panic(fmt.Sprintf("middleware: max token length %d < 1", n))
 	}
-	return func(o *options) { o.maxLen = n }
+	return func(m *Middleware) { m.maxLen = n }
 }
 
 // WithCredentialsOptional lets requests without a token through, without a
@@ -83,18 +56,18 @@ func WithMaxTokenLength(n int) Option {
 //
 // Default: false; a request without a token gets 401.
 func WithCredentialsOptional(optional bool) Option {
-	return func(o *options) { o.optional = optional }
+	return func(m *Middleware) { m.optional = optional }
 }
 
 // WithSkip passes the requests for which skip returns true (health checks,
 // say) on to the next handler without authentication and without a user.
-// Identity headers are still stripped from them, when stripping is on
-// (StripsIdentityHeaders). ForwardAuth applies skip only with
+// Identity headers are still stripped from them when identity headers are on.
+// ForwardAuth applies skip only with
 // WithTrustForwardedRequest.
 //
 // Default: nil; no request is skipped.
 func WithSkip(skip func(*http.Request) bool) Option {
-	return func(o *options) { o.skip = skip }
+	return func(m *Middleware) { m.skip = skip }
 }
 
 // WithPreflight passes CORS preflight requests (OPTIONS with an
@@ -104,9 +77,14 @@ func WithSkip(skip func(*http.Request) bool) Option {
 // itself and this is not needed. ForwardAuth applies it only with
 // WithTrustForwardedRequest.
 //
+// A preflight passed this way reaches the next handler without a user:
+// UserFromContext reports false for it, so a handler behind the middleware
+// must not take the absence of a user to mean anything but "not
+// authenticated".
+//
 // Default: false; a preflight needs a token like any other request.
 func WithPreflight(pass bool) Option {
-	return func(o *options) { o.preflight = pass }
+	return func(m *Middleware) { m.preflight = pass }
 }
 
 // WithRealm sets the realm of the WWW-Authenticate challenges. It panics if
@@ -119,7 +97,7 @@ func WithRealm(realm string) Option {
 			panic(fmt.Sprintf("middleware: realm %q needs escaping; choose a plainer one", realm))
 		}
 	}
-	return func(o *options) { o.realm = realm }
+	return func(m *Middleware) { m.realm = realm }
 }
 
 // WithLogger sets the logger of refusals and, at debug level, of every
@@ -131,7 +109,7 @@ func WithRealm(realm string) Option {
 // Default: nil, meaning slog.Default() at the time of each line. Use
 // slog.New(slog.DiscardHandler) to silence it.
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) { o.logger = l }
+	return func(m *Middleware) { m.log = l }
 }
 
 // WithRegisterer registers the counter
@@ -142,7 +120,7 @@ func WithLogger(l *slog.Logger) Option {
 //
 // Default: nil; no metrics.
 func WithRegisterer(reg prometheus.Registerer) Option {
-	return func(o *options) { o.reg = reg }
+	return func(m *Middleware) { m.reg = reg }
 }
 
 // WithErrorHandler sets the handler that answers refused requests, in the
@@ -150,74 +128,48 @@ func WithRegisterer(reg prometheus.Registerer) Option {
 //
 // Default: DefaultErrorHandler.
 func WithErrorHandler(h ErrorHandler) Option {
-	return func(o *options) { o.onError = h }
+	return func(m *Middleware) { m.onError = h }
 }
 
-// WithIdentityHeaders sets the identity headers (X-Auth-User-Id,
-// X-Auth-Session-Id, X-Auth-Domain-Id, X-Auth-Device-Id, X-Auth-Expires and
-// X-Auth-User-Data, with the given prefix) on each authenticated request
-// before it goes on, for an upstream that reads identity from headers. An
-// empty prefix means DefaultIdentityPrefix. It also turns hiding credentials
-// on unless WithHideCredentials says otherwise. It panics if prefix is not a
-// valid header name.
+// IdentityHeaders configures the identity headers of WithIdentityHeaders.
+type IdentityHeaders struct {
+	// Prefix starts the header names, such as "X-Auth-" for X-Auth-User-Id.
+	// It must be a valid header name (ValidHeaderName).
+	// Default: DefaultIdentityPrefix.
+	Prefix string
+	// KeepCredential leaves the credential the token came from (the
+	// Authorization header, the cookie or the query parameter) on the
+	// request, for an upstream that verifies the token again.
+	// Default: false; the credential is removed, so the upstream sees the
+	// identity headers and never the token.
+	KeepCredential bool
+}
+
+// WithIdentityHeaders puts the middleware in front of an upstream that reads
+// identity from request headers, and the rule is all or nothing: with this
+// option, every request first loses the headers the client sent under the
+// prefix, however spelled (see IsIdentityHeader), and every authenticated
+// request then gets X-Auth-User-Id, X-Auth-Session-Id, X-Auth-Domain-Id,
+// X-Auth-Device-Id, X-Auth-Expires and, for a user with custom data,
+// X-Auth-User-Data (under the configured prefix), and loses the token's
+// credential unless KeepCredential. Without it the middleware changes no
+// request header: the user travels in the request context only
+// (UserFromContext). It panics if h.Prefix is not a valid header name.
 //
-// The client's own headers under the prefix, however spelled, are stripped
-// from every request first (see IsIdentityHeader), so that only this
-// middleware can set them.
-//
-// Default: off; prefix DefaultIdentityPrefix ("X-Auth-").
-func WithIdentityHeaders(prefix string) Option {
-	if prefix == "" {
-		prefix = DefaultIdentityPrefix
+// Default: off.
+func WithIdentityHeaders(h IdentityHeaders) Option {
+	if h.Prefix == "" {
+		h.Prefix = DefaultIdentityPrefix
 	}
-	if !ValidHeaderName(prefix) {
-		panic(fmt.Sprintf("middleware: identity header prefix %q is not a header name", prefix))
+	if !ValidHeaderName(h.Prefix) {
+		panic(fmt.Sprintf("middleware: identity header prefix %q is not a header name", h.Prefix))
 	}
-	return func(o *options) { o.identity, o.prefix = true, prefix }
+	return func(m *Middleware) { m.identity, m.prefix, m.hide = true, h.Prefix, !h.KeepCredential }
 }
 
 // ValidHeaderName reports whether s is a non-empty RFC 9110 token, the
 // syntax of a header name: what WithIdentityHeaders requires of its prefix.
 func ValidHeaderName(s string) bool { return validToken(s) }
-
-// WithStripIdentityHeaders strips the identity headers clients send (every
-// name IsIdentityHeader holds for) from every request even with identity
-// headers off: for a library-mode app with code that reads such headers, or
-// that passes requests on to a service that trusts them. With identity
-// headers on (WithIdentityHeaders, WithGatewayMode) they are always stripped;
-// nothing turns that off.
-//
-// Default: off in library mode, where tokenguard sets no header, the user
-// travels in the request context (UserFromContext), and request headers are
-// left as the client sent them.
-func WithStripIdentityHeaders() Option {
-	return func(o *options) { o.strip = true }
-}
-
-// WithHideCredentials removes the credential a token came from before an
-// authenticated request goes on: the Authorization (or LookupHeader) header,
-// the one cookie (the Cookie header is rewritten without it), or the one
-// query parameter (the raw query is rewritten without it). Other credentials
-// are left alone.
-//
-// Default: on when identity headers are on (WithIdentityHeaders,
-// WithGatewayMode), off otherwise.
-func WithHideCredentials(hide bool) Option {
-	return func(o *options) { o.hide = &hide }
-}
-
-// WithGatewayMode configures the middleware for a gateway in front of an
-// upstream that trusts it: identity headers on (with the prefix set by
-// WithIdentityHeaders, if any) and credentials hidden. Later options may
-// override either.
-//
-// Default: off (library mode: the user travels in the request context only).
-func WithGatewayMode() Option {
-	return func(o *options) {
-		hide := true
-		o.identity, o.hide = true, &hide
-	}
-}
 
 // WithTrustForwardedRequest makes ForwardAuth apply the skip predicate and
 // preflight pass-through to the original request it is asked about, as
@@ -230,7 +182,7 @@ func WithGatewayMode() Option {
 //
 // Default: false; ForwardAuth authenticates every subrequest.
 func WithTrustForwardedRequest(trust bool) Option {
-	return func(o *options) { o.trustForwarded = trust }
+	return func(m *Middleware) { m.trustForwarded = trust }
 }
 
 // WithRetryAfter sets the Retry-After of a 503 when the upstream named no
@@ -241,5 +193,5 @@ func WithRetryAfter(d time.Duration) Option {
 	if d <= 0 {
 		panic(fmt.Sprintf("middleware: retry after %v is not positive", d))
 	}
-	return func(o *options) { o.retryAfter = d }
+	return func(m *Middleware) { m.retryAfter = d }
 }

@@ -4,60 +4,6 @@ package middleware
 // extractors, identity headers and options check, byte by byte and without
 // allocating.
 
-// token68Reject is 0 for the bytes that may appear in a token68 before its
-// "=" padding (ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/") and 1 for
-// every other byte. A table of numbers rather than of booleans, so that
-// token68Prefix can OR eight lookups together.
-var token68Reject = func() (t [256]uint8) {
-	for i := range t {
-		t[i] = 1
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c], t[c+'a'-'A'] = 0, 0
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = 0
-	}
-	for _, c := range "-._~+/" {
-		t[c] = 0
-	}
-	return t
-}()
-
-// token68Prefix returns the length of the longest prefix of s whose bytes
-// may all appear in a token68 before its padding. It runs over every byte of
-// every token, so it checks eight bytes per step with no branch between
-// them (OR-ing their table entries), and finds the exact stopping point
-// byte by byte only within the last, at most eight-byte, stretch.
-func token68Prefix(s string) int {
-	t := s
-	for len(t) >= 8 {
-		if token68Reject[t[0]]|token68Reject[t[1]]|token68Reject[t[2]]|token68Reject[t[3]]|
-			token68Reject[t[4]]|token68Reject[t[5]]|token68Reject[t[6]]|token68Reject[t[7]] != 0 {
-			break
-		}
-		t = t[8:]
-	}
-	n := len(s) - len(t)
-	for n < len(s) && token68Reject[s[n]] == 0 {
-		n++
-	}
-	return n
-}
-
-// validToken68 reports whether s is a token68 (RFC 7235): one or more of
-// the characters above, then any number of "=".
-func validToken68(s string) bool {
-	i := token68Prefix(s)
-	if i == 0 {
-		return false
-	}
-	for i < len(s) && s[i] == '=' {
-		i++
-	}
-	return i == len(s)
-}
-
 // isTchar reports whether c is an RFC 9110 tchar.
 func isTchar(c byte) bool {
 	switch {

@@ -12,15 +12,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
-)
 
-// A Revoker forgets what it knows to be valid about a user's tokens: every
-// token of userID issued before at is to be refused from now on. A cache of
-// verified tokens (package cache) is one. Revoke must be safe for concurrent
-// use and must not block for long.
-type Revoker interface {
-	Revoke(userID string, at time.Time)
-}
+	"github.com/tokenguard/tokenguard/verifier"
+)
 
 // SignatureHeader carries a revoke webhook's signature:
 // "sha256=" followed by the hex HMAC-SHA256 of the raw body.
@@ -58,8 +52,9 @@ func WithWebhookLogger(l *slog.Logger) WebhookOption {
 
 // NewRevokeWebhook returns a handler through which a trusted party (the
 // service that revokes sessions through App Services, say) tells this
-// process that a user's sessions were revoked, so that r forgets the user's
-// tokens at once instead of when its cache entries expire.
+// process that a user's sessions were revoked, so that r (a cache, or a
+// store shared by every replica) refuses the user's earlier tokens at once
+// instead of when its cache entries expire.
 //
 // The call is POST with a JSON body
 //
@@ -76,8 +71,11 @@ func WithWebhookLogger(l *slog.Logger) WebhookOption {
 //   - 400 for a body that is not one JSON object with a non-empty user_id and
 //     at most a positive integer revoked_at: unknown, repeated or
 //     differently cased fields and trailing data are refused;
-//   - 204 once r.Revoke returned. A revoked_at missing or in the future
-//     (clock skew) means now.
+//   - 204 once r.Revoke returned nil. A revoked_at missing or in the future
+//     (clock skew) means now;
+//   - 503 with Retry-After when r.Revoke returned an error: the revocation
+//     may be in force here but not everywhere it should be (a shared store
+//     could not be written), so the sender retries.
 //
 // There is no replay protection: anyone who captured a signed body can send
 // it again, which only revokes the same user's tokens again (up to the time
@@ -86,7 +84,7 @@ func WithWebhookLogger(l *slog.Logger) WebhookOption {
 //
 // It panics if r is nil or secret is empty: leaving the webhook off when
 // there is no secret is the caller's decision.
-func NewRevokeWebhook(r Revoker, secret []byte, opts ...WebhookOption) http.Handler {
+func NewRevokeWebhook(r verifier.Revoker, secret []byte, opts ...WebhookOption) http.Handler {
 	if r == nil {
 		panic("middleware: nil Revoker")
 	}
@@ -104,7 +102,7 @@ func NewRevokeWebhook(r Revoker, secret []byte, opts ...WebhookOption) http.Hand
 }
 
 type webhook struct {
-	r      Revoker
+	r      verifier.Revoker
 	secret []byte
 	now    func() time.Time
 	log    *slog.Logger // nil: slog.Default()
@@ -147,7 +145,15 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			at = t
 		}
 	}
-	h.r.Revoke(rb.UserID, at)
+	if err := h.r.Revoke(req.Context(), rb.UserID, at); err != nil {
+		// Applied where it could be (the Revoker's doc), but maybe not
+		// everywhere: the sender must know, and retry.
+		h.logger().LogAttrs(req.Context(), slog.LevelWarn, "tokenguard: revocation not applied everywhere",
+			slog.String("user_id", rb.UserID), slog.Time("revoked_at", at), slog.Any("error", err))
+		w.Header().Set("Retry-After", retryAfterSeconds(DefaultRetryAfter))
+		h.refuse(w, req, http.StatusServiceUnavailable, "revocation not applied everywhere; retry")
+		return
+	}
 	h.logger().LogAttrs(req.Context(), slog.LevelInfo, "tokenguard: sessions revoked",
 		slog.String("user_id", rb.UserID), slog.Time("revoked_at", at))
 	w.WriteHeader(http.StatusNoContent)

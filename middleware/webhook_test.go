@@ -1,6 +1,8 @@
 package middleware
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tokenguard/tokenguard/verifier"
 )
 
 var webhookSecret = []byte("s3cret-shared-with-the-revoker")
@@ -23,16 +26,18 @@ type revocation struct {
 	at     time.Time
 }
 
-// fakeRevoker records Revoke calls.
+// fakeRevoker records Revoke calls and answers err.
 type fakeRevoker struct {
+	err   error
 	mu    sync.Mutex // guards calls
 	calls []revocation
 }
 
-func (f *fakeRevoker) Revoke(userID string, at time.Time) {
+func (f *fakeRevoker) Revoke(_ context.Context, userID string, at time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, revocation{userID, at})
+	return f.err
 }
 
 func (f *fakeRevoker) all() []revocation {
@@ -41,7 +46,7 @@ func (f *fakeRevoker) all() []revocation {
 	return append([]revocation(nil), f.calls...)
 }
 
-func newTestWebhook(r Revoker) http.Handler {
+func newTestWebhook(r verifier.Revoker) http.Handler {
 	return NewRevokeWebhook(r, webhookSecret,
 		WithWebhookClock(func() time.Time { return fixedNow }), WithWebhookLogger(quiet))
 }
@@ -152,6 +157,20 @@ func TestRevokeWebhookReplay(t *testing.T) {
 	}
 	want := revocation{"user-1", time.Unix(1900000000, 0)}
 	assert.Equal(t, []revocation{want, want}, r.all())
+}
+
+// A Revoker that fails (a shared store that cannot be written) makes the
+// webhook answer 503 with Retry-After, so the sender retries; the Revoker was
+// still asked, so it can apply what it can locally.
+func TestRevokeWebhookRevokerFails(t *testing.T) {
+	r := fakeRevoker{err: fmt.Errorf("store down: %w", verifier.ErrUnavailable)}
+	h := newTestWebhook(&r)
+	body := `{"user_id":"user-1","revoked_at":1900000000}`
+	rec := postWebhook(h, http.MethodPost, body, sign(body))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "2", rec.Header().Get("Retry-After"))
+	assert.JSONEq(t, `{"error":"revocation not applied everywhere; retry"}`, rec.Body.String())
+	assert.Equal(t, []revocation{{"user-1", time.Unix(1900000000, 0)}}, r.all())
 }
 
 func TestRevokeWebhookPanics(t *testing.T) {

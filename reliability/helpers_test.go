@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
+	"github.com/tokenguard/tokenguard/verifier"
 	"github.com/tokenguard/tokenguard/verifier/appservices"
 	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
@@ -95,16 +96,17 @@ func newChain(t testing.TB, o chainOptions) *chain {
 	cfg.HTTPClient = &http.Client{Transport: c.rt}
 	cfg.Now = c.clk.Now
 	cfg.Timeout = o.clientTimeout
-	cfg.OnRevoke = func(user string, at time.Time) {
-		c.truth.revoke(user, at) // first: the truth is never behind the cache
-		c.cache.Revoke(user, at)
-	}
 	client, err := appservices.NewClient(cfg)
 	require.NoError(t, err)
 	c.client = client
 	o.cache.Now = c.clk.Now
 	o.cache.Registerer = c.reg
 	c.cache = cache.New(client, o.cache)
+	client.OnRevoke(verifier.RevokerFunc(func(_ context.Context, user string, at time.Time) error {
+		c.truth.revoke(user, at) // first: the truth is never behind the cache
+		return nil
+	}))
+	client.OnRevoke(c.cache)
 	m := middleware.New(c.cache,
 		middleware.WithLogger(slog.New(slog.DiscardHandler)),
 		middleware.WithRegisterer(c.reg))
@@ -142,7 +144,7 @@ func (c *chain) token(t testing.TB, user string) string {
 // (what the revoke webhook does).
 func (c *chain) revoke(user string, at time.Time) {
 	c.truth.revoke(user, at)
-	c.cache.Revoke(user, at)
+	c.cache.Revoke(context.Background(), user, at)
 }
 
 // result is one answer of the front server.

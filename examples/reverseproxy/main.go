@@ -57,7 +57,7 @@ func newHandler(cfg appservices.Config, upstream *url.URL, reg prometheus.Regist
 	// A verified token answers from memory for up to 5 minutes, and for one
 	// more while App Services is unreachable.
 	c := cache.New(client, cache.Options{StaleIfError: time.Minute, Registerer: reg})
-	auth := middleware.New(c, middleware.WithGatewayMode(), middleware.WithRegisterer(reg))
+	auth := middleware.New(c, middleware.WithIdentityHeaders(middleware.IdentityHeaders{}), middleware.WithRegisterer(reg))
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)

@@ -1,9 +1,6 @@
 package gateway
 
 import (
-	"net/http"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -14,47 +11,29 @@ import (
 )
 
 // chain is the authentication of one gateway, read top-down: the Admin API
-// client, the cache in front of it (unless off), and the middleware in
-// gateway mode in front of that, all counting into one registry.
+// client, the cache in front of it (unless off), and the middleware with
+// identity headers in front of that, all counting into one registry.
 type chain struct {
 	client *appservices.Client
 	cache  *cache.Cache // nil when Config.CacheSize is 0
 	auth   *middleware.Middleware
 	reg    *prometheus.Registry
 	skip   func(string, bool) bool
-	ownHC  *http.Client // the Admin API client Run must close; nil if Config.HTTPClient
+	ownHC  bool // the client's HTTP client is its own: Run closes its idle connections
 }
 
-// newChain builds the chain of a normalized Config.
+// newChain builds the chain of a normalized Config. Each part is built on
+// the one below it, and the cache is registered with the client as a
+// Revoker once both exist: revocations through the client's Users
+// operations purge it at once.
 func newChain(c Config, skips []string) (*chain, error) {
-	ch := &chain{reg: prometheus.NewRegistry(), skip: skipFunc(skips)}
+	ch := &chain{reg: prometheus.NewRegistry(), skip: skipFunc(skips), ownHC: c.HTTPClient == nil}
 	ch.reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 	)
 
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: adminTransport()}
-		ch.ownHC = hc
-	}
-	client, err := appservices.NewClient(appservices.Config{
-		BaseURL:    c.APIURL,
-		GroupID:    c.GroupID,
-		AppID:      c.AppID,
-		PublicKey:  c.PublicKey,
-		PrivateKey: c.PrivateKey,
-		HTTPClient: hc,
-		Timeout:    c.VerifyTimeout,
-		Now:        c.Now,
-		// The cache does not exist yet; ch.cache is set below, before
-		// the client can be used.
-		OnRevoke: func(userID string, at time.Time) {
-			if ch.cache != nil {
-				ch.cache.Revoke(userID, at)
-			}
-		},
-	})
+	client, err := appservices.NewClient(c.appServices())
 	if err != nil {
 		return nil, err
 	}
@@ -78,20 +57,20 @@ func newChain(c Config, skips []string) (*chain, error) {
 			Now:           c.Now,
 			Registerer:    ch.reg,
 		})
+		client.OnRevoke(ch.cache)
 		v = ch.cache
 	}
 
 	opts := []middleware.Option{
-		middleware.WithIdentityHeaders(c.IdentityPrefix),
+		middleware.WithIdentityHeaders(middleware.IdentityHeaders{
+			Prefix: c.IdentityPrefix,
+			// ForwardAuth cannot hide credentials (the proxy forwards
+			// the client's request as it is): spare Authenticate
+			// working out how.
+			KeepCredential: c.Mode != ModeProxy || c.PassToken,
+		}),
 		middleware.WithLogger(c.Logger),
 		middleware.WithRegisterer(ch.reg),
-	}
-	if c.Mode == ModeProxy {
-		opts = append(opts, middleware.WithHideCredentials(!c.PassToken))
-	} else {
-		// ForwardAuth cannot hide credentials (the proxy forwards the
-		// client's request as it is): spare Authenticate working out how.
-		opts = append(opts, middleware.WithHideCredentials(false))
 	}
 	if ch.skip != nil {
 		opts = append(opts, middleware.WithSkip(httpSkip(ch.skip)))
@@ -103,14 +82,4 @@ func newChain(c Config, skips []string) (*chain, error) {
 	}
 	ch.auth = middleware.New(v, opts...)
 	return ch, nil
-}
-
-// adminTransport is the Transport of the gateway's own Admin API client: a
-// clone of http.DefaultTransport (proxy from the environment, HTTP/2) with a
-// keep-alive pool sized for MaxInflight concurrent verifications.
-func adminTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 1024
-	t.MaxIdleConnsPerHost = 256
-	return t
 }

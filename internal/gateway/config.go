@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -125,6 +126,20 @@ type Config struct {
 	Engine EngineFunc
 }
 
+// appServices is the App Services client's part of c.
+func (c Config) appServices() appservices.Config {
+	return appservices.Config{
+		BaseURL:    c.APIURL,
+		GroupID:    c.GroupID,
+		AppID:      c.AppID,
+		PublicKey:  c.PublicKey,
+		PrivateKey: c.PrivateKey,
+		HTTPClient: c.HTTPClient,
+		Timeout:    c.VerifyTimeout,
+		Now:        c.Now,
+	}
+}
+
 // A ConfigError reports an invalid Config field. Field is the Go field name
 // (such as "Upstream"), so that a command can name its own flag instead.
 type ConfigError struct {
@@ -165,19 +180,16 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 	default:
 		return c, nil, nil, fieldErr("Mode", "%v is neither ModeProxy nor ModeForwardAuth", c.Mode)
 	}
-	for _, f := range []struct {
-		name string
-		v    string
-	}{{"GroupID", c.GroupID}, {"AppID", c.AppID}, {"PublicKey", c.PublicKey}, {"PrivateKey", c.PrivateKey}} {
-		if f.v == "" {
-			return c, nil, nil, fieldErr(f.name, "required")
+	if err := c.appServices().Validate(); err != nil {
+		var ce *appservices.ConfigError
+		if !errors.As(err, &ce) {
+			return c, nil, nil, err
 		}
-	}
-	if c.APIURL == "" {
-		c.APIURL = appservices.DefaultBaseURL
-	}
-	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return c, nil, nil, fieldErr("APIURL", "%q is not an absolute http(s) URL", c.APIURL)
+		field := ce.Field
+		if field == "BaseURL" {
+			field = "APIURL"
+		}
+		return c, nil, nil, fieldErr(field, "%s", ce.Msg)
 	}
 	for _, f := range []struct {
 		name string

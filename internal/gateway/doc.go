@@ -5,10 +5,11 @@
 //
 // New builds, top-down, the request path of package middleware's doc:
 //
-//	appservices.Client (Admin API; OnRevoke -> cache.Revoke)
-//	  -> cache.Cache (unless Config.CacheSize is 0)
-//	    -> middleware.Middleware in gateway mode (identity headers on,
-//	       credentials hidden unless Config.PassToken, skip paths)
+//	appservices.Client (Admin API)
+//	  -> cache.Cache (unless Config.CacheSize is 0; registered with the
+//	     client's OnRevoke once both exist)
+//	    -> middleware.Middleware with identity headers (credentials hidden
+//	       unless Config.PassToken, skip paths)
 //	      -> the Engine of the data listener
 //
 // and one prometheus.Registry of its own (never the global one) with the

@@ -89,8 +89,8 @@ func (g *Gateway) Run(ctx context.Context, data, admin net.Listener) error {
 		panic("gateway: Run called twice")
 	}
 	log := g.cfg.Logger
-	if g.chain.ownHC != nil {
-		defer g.chain.ownHC.CloseIdleConnections()
+	if g.chain.ownHC {
+		defer g.chain.client.CloseIdleConnections()
 	}
 
 	errc := make(chan error, 2)

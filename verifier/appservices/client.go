@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenguard/tokenguard/verifier"
@@ -47,33 +47,21 @@ type Client struct {
 	timeout    time.Duration // <= 0: no bound of our own
 	margin     time.Duration
 	now        func() time.Time
-	onRevoke   func(userID string, at time.Time)
+	revokers   atomic.Pointer[[]verifier.Revoker] // told of revocations; copied on write
 
 	sess adminSession
 }
 
-// NewClient returns a Client for the app cfg names. It fails when GroupID,
-// AppID, PublicKey or PrivateKey is empty or BaseURL is not an absolute
-// http(s) URL. It does not contact App Services; call Login for that.
+// NewClient returns a Client for the app cfg names. It fails, with a
+// *ConfigError, when GroupID, AppID, PublicKey or PrivateKey is empty or
+// BaseURL is not an absolute http(s) URL (see Config.Validate). It does not contact App Services; call Login for that.
 //
 // A BaseURL that already ends in "/api/admin/v3.0" is accepted as if the
 // suffix were absent.
 func NewClient(cfg Config) (*Client, error) {
-	var errs []error
-	for _, f := range []struct{ name, value string }{
-		{"GroupID", cfg.GroupID}, {"AppID", cfg.AppID},
-		{"PublicKey", cfg.PublicKey}, {"PrivateKey", cfg.PrivateKey},
-	} {
-		if f.value == "" {
-			errs = append(errs, fmt.Errorf("appservices: Config.%s is required", f.name))
-		}
-	}
-	base, err := parseBaseURL(cfg.BaseURL)
+	base, err := cfg.baseURL()
 	if err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, err
 	}
 
 	c := &Client{
@@ -84,7 +72,6 @@ func NewClient(cfg Config) (*Client, error) {
 		timeout:    cfg.Timeout,
 		margin:     cfg.RefreshMargin,
 		now:        cfg.Now,
-		onRevoke:   cfg.OnRevoke,
 	}
 	c.appURL = c.adminURL + "/groups/" + url.PathEscape(cfg.GroupID) + "/apps/" + url.PathEscape(cfg.AppID)
 	c.verifyURL = c.appURL + "/users/verify_token"
@@ -101,24 +88,6 @@ func NewClient(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	return c, nil
-}
-
-// parseBaseURL validates Config.BaseURL and returns it without a trailing
-// slash or an Admin API suffix.
-func parseBaseURL(raw string) (string, error) {
-	if raw == "" {
-		return DefaultBaseURL, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("appservices: Config.BaseURL: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("appservices: Config.BaseURL %q is not an absolute http(s) URL without query, fragment or user info", raw)
-	}
-	s := strings.TrimRight(u.String(), "/")
-	s = strings.TrimSuffix(s, adminAPIPath)
-	return strings.TrimRight(s, "/"), nil
 }
 
 // defaultTransport is a clone of http.DefaultTransport with connection pools
@@ -294,3 +263,8 @@ type unavailableError struct {
 
 func (e *unavailableError) Error() string   { return "appservices: " + e.op + ": " + e.err.Error() }
 func (e *unavailableError) Unwrap() []error { return []error{verifier.ErrUnavailable, e.err} }
+
+// CloseIdleConnections closes the idle keep-alive connections of the Client's
+// HTTP client (http.Client.CloseIdleConnections), as a process that stops
+// using the Client should.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }

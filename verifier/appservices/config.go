@@ -1,7 +1,11 @@
 package appservices
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -41,11 +45,50 @@ type Config struct {
 
 	// Now returns the current time. If nil, time.Now is used.
 	Now func() time.Time
+}
 
-	// OnRevoke, if not nil, is called after RevokeSessions, DisableUser or
-	// DeleteUser succeeds, with the user id and the time the answer arrived
-	// (so sessions ended while the call ran are covered), so that a cache
-	// can purge the user's entries at once. It is called
-	// synchronously and must not block for long.
-	OnRevoke func(userID string, at time.Time)
+// A ConfigError reports an invalid Config field. Field is the Go field name
+// (such as "GroupID"), so that a command can name its own flag instead.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return "appservices: Config." + e.Field + ": " + e.Msg }
+
+// Validate reports every problem of cfg that NewClient would refuse: an
+// empty GroupID, AppID, PublicKey or PrivateKey, and a BaseURL that is not
+// an absolute http(s) URL without query, fragment or user info. Each is a
+// *ConfigError, joined (errors.Join) when there are several; errors.As finds
+// the first.
+func (cfg Config) Validate() error {
+	_, err := cfg.baseURL()
+	return err
+}
+
+// baseURL validates cfg and returns its BaseURL without a trailing slash or
+// an Admin API suffix (DefaultBaseURL when empty).
+func (cfg Config) baseURL() (string, error) {
+	var errs []error
+	for _, f := range []struct{ name, value string }{
+		{"GroupID", cfg.GroupID}, {"AppID", cfg.AppID},
+		{"PublicKey", cfg.PublicKey}, {"PrivateKey", cfg.PrivateKey},
+	} {
+		if f.value == "" {
+			errs = append(errs, &ConfigError{Field: f.name, Msg: "required"})
+		}
+	}
+	base := DefaultBaseURL
+	if raw := cfg.BaseURL; raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			errs = append(errs, &ConfigError{Field: "BaseURL", Msg: fmt.Sprintf("%q is not an absolute http(s) URL without query, fragment or user info", raw)})
+		} else {
+			base = strings.TrimRight(strings.TrimSuffix(strings.TrimRight(u.String(), "/"), adminAPIPath), "/")
+		}
+	}
+	if len(errs) > 0 {
+		return "", errors.Join(errs...)
+	}
+	return base, nil
 }

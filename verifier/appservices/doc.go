@@ -32,8 +32,9 @@
 // for the rest). AllUsers and AllPendingUsers walk every page of a list.
 //
 // App Services keeps accepting access tokens issued before a user's sessions
-// were revoked or the user disabled, until they expire. Config.OnRevoke lets
-// a caching layer (package cache) enforce revocation at once.
+// were revoked or the user disabled, until they expire. Client.OnRevoke tells
+// a verifier.Revoker (a cache, package cache) of each revocation made
+// through the Client, so that it bites at once.
 //
 // Package appservicestest provides an in-process emulator of the App Services
 // APIs for tests and demos.

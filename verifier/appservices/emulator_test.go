@@ -50,13 +50,13 @@ func TestEmulatorUserLifecycle(t *testing.T) {
 	srv := newEmulator(t)
 	var mu sync.Mutex
 	var revoked []string
-	c := newEmulatorClient(t, srv, func(cfg *appservices.Config) {
-		cfg.OnRevoke = func(userID string, _ time.Time) {
-			mu.Lock()
-			defer mu.Unlock()
-			revoked = append(revoked, userID)
-		}
-	})
+	c := newEmulatorClient(t, srv)
+	c.OnRevoke(verifier.RevokerFunc(func(_ context.Context, userID string, _ time.Time) error {
+		mu.Lock()
+		defer mu.Unlock()
+		revoked = append(revoked, userID)
+		return nil
+	}))
 	ctx := ctxFor(t)
 	require.NoError(t, c.Login(ctx))
 

@@ -85,7 +85,7 @@ func ExampleClient_AllUsers() {
 
 // OnRevoke tells a cache (or anyone) that a user's tokens must stop working,
 // which App Services itself only does once they expire.
-func ExampleConfig_onRevoke() {
+func ExampleClient_OnRevoke() {
 	srv := appservicestest.NewServer()
 	defer srv.Close()
 	userID := srv.AddUser("ada@example.com", "pw")
@@ -94,14 +94,14 @@ func ExampleConfig_onRevoke() {
 		log.Fatal(err)
 	}
 
-	cfg := srv.Config()
-	cfg.OnRevoke = func(id string, at time.Time) {
-		fmt.Println("revoked:", id == userID)
-	}
-	c, err := appservices.NewClient(cfg)
+	c, err := appservices.NewClient(srv.Config())
 	if err != nil {
 		log.Fatal(err)
 	}
+	c.OnRevoke(verifier.RevokerFunc(func(_ context.Context, id string, at time.Time) error {
+		fmt.Println("revoked:", id == userID)
+		return nil
+	}))
 	ctx := context.Background()
 	if err := c.RevokeSessions(ctx, userID); err != nil {
 		log.Fatal(err)

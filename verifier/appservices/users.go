@@ -3,10 +3,13 @@ package appservices
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/tokenguard/tokenguard/verifier"
 )
 
 // UserRecord is an App Services user as the Admin API describes it.
@@ -134,13 +137,13 @@ func (c *Client) DeletePendingUser(ctx context.Context, email string) error {
 }
 
 // DeleteUser deletes a user: DELETE /users/{userId} -> 204. On success it
-// calls Config.OnRevoke.
+// tells the Revokers registered with OnRevoke.
 func (c *Client) DeleteUser(ctx context.Context, userID string) error {
 	return c.revoking(ctx, "delete user", http.MethodDelete, userID, "")
 }
 
 // DisableUser disables a user: PUT /users/{userId}/disable -> 204. On success
-// it calls Config.OnRevoke. App Services keeps accepting the user's access
+// it tells the Revokers registered with OnRevoke. App Services keeps accepting the user's access
 // tokens until they expire; only refreshing them fails.
 func (c *Client) DisableUser(ctx context.Context, userID string) error {
 	return c.revoking(ctx, "disable user", http.MethodPut, userID, "/disable")
@@ -219,15 +222,15 @@ func (c *Client) ChangeEmail(ctx context.Context, userID, email string) error {
 }
 
 // RevokeSessions revokes a user's sessions: PUT /users/{userId}/logout -> 204.
-// On success it calls Config.OnRevoke. App Services keeps accepting access
+// On success it tells the Revokers registered with OnRevoke. App Services keeps accepting access
 // tokens issued before the revocation until they expire; only refreshing them
-// fails. Use OnRevoke (or package cache) to make revocation bite at once.
+// fails. OnRevoke (with a cache, package cache) makes revocation bite at once.
 func (c *Client) RevokeSessions(ctx context.Context, userID string) error {
 	return c.revoking(ctx, "revoke sessions", http.MethodPut, userID, "/logout")
 }
 
-// revoking runs an operation that ends a user's sessions and then calls
-// Config.OnRevoke. Its time is taken once the answer has arrived: a session
+// revoking runs an operation that ends a user's sessions and then tells the
+// registered Revokers. Its time is taken once the answer has arrived: a session
 // opened while the call was under way may have been ended by it, and a
 // cache refuses tokens issued at or before the time it is given, so the
 // later time covers those too. Revoking a little too much (a login that
@@ -236,8 +239,53 @@ func (c *Client) revoking(ctx context.Context, op, method, userID, suffix string
 	if err := c.userCall(ctx, op, method, userID, suffix, nil, nil); err != nil {
 		return err
 	}
-	if c.onRevoke != nil {
-		c.onRevoke(userID, c.now())
+	return c.tellRevokers(ctx, op, userID, c.now())
+}
+
+// OnRevoke registers r to be told, after each RevokeSessions, DisableUser or
+// DeleteUser that succeeds, the user id and the time the answer arrived (so
+// sessions ended while the call ran are covered): a cache (package cache)
+// then refuses the user's earlier tokens at once, and a store shared by
+// every replica does so everywhere. Register after building both the Client
+// and r, before the Client is used for such calls; Revokers are told in the
+// order registered, synchronously, on a context that keeps the operation's
+// values but not its cancellation.
+//
+// App Services has ended the sessions by then, whatever a Revoker answers:
+// if one fails, the operation returns an error that says so and wraps the
+// Revoker's, and the others are still told.
+func (c *Client) OnRevoke(r verifier.Revoker) {
+	if r == nil {
+		panic("appservices: nil Revoker")
+	}
+	for {
+		old := c.revokers.Load()
+		var rs []verifier.Revoker
+		if old != nil {
+			rs = append(rs, *old...)
+		}
+		rs = append(rs, r)
+		if c.revokers.CompareAndSwap(old, &rs) {
+			return
+		}
+	}
+}
+
+// tellRevokers tells every registered Revoker that userID was revoked at at.
+func (c *Client) tellRevokers(ctx context.Context, op, userID string, at time.Time) error {
+	rs := c.revokers.Load()
+	if rs == nil {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
+	for _, r := range *rs {
+		if err := r.Revoke(ctx, userID, at); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("appservices: %s: done at App Services, but a revoker failed: %w", op, errors.Join(errs...))
 	}
 	return nil
 }

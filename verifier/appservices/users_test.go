@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -180,9 +181,8 @@ func TestOperationErrors(t *testing.T) {
 					answer(tt.status, tt.body)(w, r)
 				})
 				revoked := 0
-				c := newTestClient(t, f, newFakeClock(), func(cfg *Config) {
-					cfg.OnRevoke = func(string, time.Time) { revoked++ }
-				})
+				c := newTestClient(t, f, newFakeClock())
+				c.OnRevoke(verifier.RevokerFunc(func(context.Context, string, time.Time) error { revoked++; return nil }))
 
 				_, err := o.run(testCtx(t), c)
 				var ae *APIError
@@ -277,13 +277,13 @@ func TestOnRevoke(t *testing.T) {
 				at     time.Time
 			}
 			var got []revocation
-			c := newTestClient(t, f, clock, func(cfg *Config) {
-				cfg.OnRevoke = func(userID string, at time.Time) {
-					mu.Lock()
-					defer mu.Unlock()
-					got = append(got, revocation{userID, at})
-				}
-			})
+			c := newTestClient(t, f, clock)
+			c.OnRevoke(verifier.RevokerFunc(func(_ context.Context, userID string, at time.Time) error {
+				mu.Lock()
+				defer mu.Unlock()
+				got = append(got, revocation{userID, at})
+				return nil
+			}))
 			require.NoError(t, c.Login(testCtx(t)))
 
 			_, err := o.run(testCtx(t), c)
@@ -371,4 +371,30 @@ func TestUserRecordDecoding(t *testing.T) {
 			tt.check(t, u)
 		})
 	}
+}
+
+// A Revoker that fails makes the operation report it, wrapping the Revoker's
+// error, after App Services has done its part; the Revokers after it are still
+// told, in order.
+func TestOnRevokeFailure(t *testing.T) {
+	f := newFakeAPI(t)
+	f.handle("PUT", "/users/u1/logout", answer(204, ""))
+	c := newTestClient(t, f, newFakeClock())
+	down := fmt.Errorf("store down: %w", verifier.ErrUnavailable)
+	var told []string
+	c.OnRevoke(verifier.RevokerFunc(func(_ context.Context, id string, _ time.Time) error {
+		told = append(told, "first "+id)
+		return down
+	}))
+	c.OnRevoke(verifier.RevokerFunc(func(_ context.Context, id string, _ time.Time) error {
+		told = append(told, "second "+id)
+		return nil
+	}))
+	require.NoError(t, c.Login(testCtx(t)))
+
+	err := c.RevokeSessions(testCtx(t), "u1")
+	require.ErrorIs(t, err, down)
+	assert.Contains(t, err.Error(), "done at App Services")
+	assert.Equal(t, []string{"first u1", "second u1"}, told)
+	assert.Equal(t, 1, f.callCount("PUT", "/users/u1/logout"), "App Services is asked once")
 }

@@ -50,8 +50,9 @@ func (c *Client) Verify(ctx context.Context, token string) (*verifier.User, erro
 // error wraps ctx.Err() (and is verifier.ErrUnavailable too). Error messages never
 // contain the token.
 func (c *Client) VerifyToken(ctx context.Context, token string) (*verifier.User, error) {
-	if token == "" {
-		return nil, &invalidTokenError{reason: "empty token"}
+	if err := verifier.CheckSyntax(token); err != nil {
+		// Junk never leaves the process (and is never put in a body).
+		return nil, fmt.Errorf("appservices: verify token: %w", err)
 	}
 	resp, err := c.call(ctx, "verify token", http.MethodPost, c.verifyURL, verifyBody(token))
 	if err != nil {
