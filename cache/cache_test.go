@@ -252,6 +252,25 @@ func TestPurge(t *testing.T) {
 	assert.ErrorIs(t, err, verifier.ErrRevoked, "Purge keeps revocations")
 }
 
+// An upstream answer that arrives after a Purge is not stored: Purge moves
+// the generation, which the store checks.
+func TestPurgeDropsAnswersInFlight(t *testing.T) {
+	c, up, clk := newTestCache(t, Options{})
+	tok := newToken(t, clk.Now(), tokenSpec{})
+	entered, release := up.block()
+	defer release()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Verify(context.Background(), tok)
+		done <- err
+	}()
+	recv(t, entered)
+	c.Purge()
+	release()
+	require.NoError(t, recv(t, done), "the caller still gets its answer")
+	assert.Zero(t, c.pos.len(), "but it is not stored")
+}
+
 func TestCallerContextDoneBeforeMiss(t *testing.T) {
 	c, up, clk := newTestCache(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -87,13 +87,6 @@ func (r *revocations) denies(user string, iat time.Time) error {
 	return nil
 }
 
-// len returns how many users' revocations are remembered individually.
-func (r *revocations) len() int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return len(r.byUser)
-}
-
 // revHeap is a min-heap of revocations by time.
 type revHeap []*revocation
 

@@ -156,6 +156,49 @@ func TestRevokeRacesInflightCall(t *testing.T) {
 	}
 }
 
+// A caller that joined a flight and reads its answer only after a Revoke
+// that came once the flight had stored it is refused: each waiter checks the
+// revocation memory again on the user the flight verified.
+func TestWaiterRechecksRevocation(t *testing.T) {
+	c, up, clk := newTestCache(t, Options{})
+	tok := newToken(t, clk.Now(), tokenSpec{sub: "alice"})
+	entered, release := up.block()
+	defer release()
+	var callers atomic.Int32
+	joined, proceed := make(chan struct{}), make(chan struct{})
+	c.testHookJoined = func() {
+		if callers.Add(1) == 2 { // the waiter, parked between joining and reading
+			joined <- struct{}{}
+			<-proceed
+		}
+	}
+	type result struct {
+		u   *verifier.User
+		err error
+	}
+	leader, waiter := make(chan result, 1), make(chan result, 1)
+	go func() {
+		u, err := c.Verify(context.Background(), tok)
+		leader <- result{u, err}
+	}()
+	recv(t, entered) // the leader's upstream call is in flight
+	go func() {
+		u, err := c.Verify(context.Background(), tok)
+		waiter <- result{u, err}
+	}()
+	recv(t, joined)
+	release()
+	r := recv(t, leader)
+	require.NoError(t, r.err, "the leader finished before the revocation")
+	c.Revoke(context.Background(), "alice", clk.Now())
+	close(proceed)
+
+	r = recv(t, waiter)
+	assert.ErrorIs(t, r.err, verifier.ErrRevoked)
+	assert.Nil(t, r.u)
+	assert.EqualValues(t, 1, up.calls.Load(), "one shared upstream call")
+}
+
 // The store itself is guarded: an answer checked before Revoke but stored
 // after it is dropped by the generation check.
 func TestRevokeGenerationBlocksStore(t *testing.T) {
@@ -185,7 +228,7 @@ func TestRevocationMemoryBound(t *testing.T) {
 		c.Revoke(context.Background(), id, clk.Now())
 		clk.Advance(time.Second)
 	}
-	assert.Equal(t, 3, c.revs.len(), "bounded")
+	assert.Equal(t, 3, len(c.revs.byUser), "bounded")
 	for _, id := range users {
 		_, err := c.Verify(ctx, tokens[id])
 		assert.ErrorIs(t, err, verifier.ErrRevoked, "%s still refused after being forgotten", id)
@@ -206,10 +249,10 @@ func TestRevocationAgesOut(t *testing.T) {
 	c.Revoke(context.Background(), "alice", clk.Now())
 	clk.Advance(30*time.Minute + 5*time.Second)
 	c.Revoke(context.Background(), "bob", clk.Now())
-	assert.Equal(t, 2, c.revs.len(), "kept until the lifetime has passed")
+	assert.Equal(t, 2, len(c.revs.byUser), "kept until the lifetime has passed")
 	clk.Advance(time.Nanosecond)
 	c.Revoke(context.Background(), "carol", clk.Now())
-	assert.Equal(t, 2, c.revs.len(), "alice forgotten")
+	assert.Equal(t, 2, len(c.revs.byUser), "alice forgotten")
 
 	// alice's forgotten revocation still refuses a (non-conforming) token
 	// issued before it.
@@ -226,7 +269,7 @@ func TestRevokeLaterTimeWins(t *testing.T) {
 	r.add("a", t0.Add(2*time.Minute), t0)
 	assert.Error(t, r.denies("a", t0.Add(90*time.Second)))
 	assert.NoError(t, r.denies("a", t0.Add(3*time.Minute)))
-	assert.Equal(t, 1, r.len())
+	assert.Equal(t, 1, len(r.byUser))
 	assert.Len(t, r.order, 1)
 }
 
@@ -236,7 +279,7 @@ func TestRevocationHeapOrder(t *testing.T) {
 		r.add(fmt.Sprint("u", i), t0.Add(time.Duration(m)*time.Minute), t0)
 	}
 	// 1 and 2 were folded: the floor is at minute 2.
-	assert.Equal(t, 4, r.len())
+	assert.Equal(t, 4, len(r.byUser))
 	assert.True(t, r.floor.Equal(t0.Add(2*time.Minute)))
 	assert.ErrorIs(t, r.denies("anyone", t0.Add(2*time.Minute)), verifier.ErrRevoked)
 	assert.NoError(t, r.denies("anyone", t0.Add(2*time.Minute+time.Second)))

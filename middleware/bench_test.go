@@ -117,7 +117,7 @@ func TestHitPathAllocations(t *testing.T) {
 		t.Errorf("Authenticate: %v allocs, want 0", got)
 	}
 	bearer := httpSource{hitRequest()}
-	if got := testing.AllocsPerRun(200, func() { _, _ = LookupBearer().extract(bearer, DefaultMaxTokenLength) }); got != 0 {
+	if got := testing.AllocsPerRun(200, func() { _, _ = LookupBearer().extract(bearer, defaultMaxTokenLength) }); got != 0 {
 		t.Errorf("LookupBearer: %v allocs, want 0", got)
 	}
 }

@@ -7,10 +7,10 @@ import (
 	"strings"
 )
 
-// DefaultMaxTokenLength is the longest token accepted unless
+// defaultMaxTokenLength is the longest token accepted unless
 // WithMaxTokenLength says otherwise: 8 KiB. A longer credential is a
 // malformed request; it is never sent to the verifier.
-const DefaultMaxTokenLength = 8 << 10
+const defaultMaxTokenLength = 8 << 10
 
 // ErrMalformed reports a request whose credentials cannot be read: two
 // Authorization headers, a Bearer credential with no token, a token over the

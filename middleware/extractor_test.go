@@ -64,7 +64,7 @@ func runExtractCases(t *testing.T, lookups []Lookup, cases []extractCase) {
 func authz(v ...string) map[string][]string { return map[string][]string{"Authorization": v} }
 
 func TestLookupBearer(t *testing.T) {
-	long := strings.Repeat("a", DefaultMaxTokenLength)
+	long := strings.Repeat("a", defaultMaxTokenLength)
 	runExtractCases(t, []Lookup{LookupBearer()}, []extractCase{
 		{name: "no header", want: ""},
 		{name: "bearer", header: authz("Bearer abc.def-ghi_jkl"), want: "abc.def-ghi_jkl"},
@@ -108,7 +108,7 @@ func TestLookupHeader(t *testing.T) {
 		{name: "empty", header: h(""), malformed: true},
 		{name: "twice", header: h("a", "b"), malformed: true},
 		{name: "bearer prefix is not a token68", header: h("Bearer tok"), malformed: true},
-		{name: "too long", header: h(strings.Repeat("a", DefaultMaxTokenLength+1)), malformed: true},
+		{name: "too long", header: h(strings.Repeat("a", defaultMaxTokenLength+1)), malformed: true},
 		{name: "other header ignored", header: map[string][]string{"X-Other": {"tok"}}, want: ""},
 	})
 }
@@ -127,7 +127,7 @@ func TestLookupCookie(t *testing.T) {
 		{name: "name is case sensitive", header: c("TG_SESSION=abc"), want: ""},
 		{name: "no equals sign", header: c("tg_session"), want: ""},
 		{name: "bad characters", header: c("tg_session=a%20b"), malformed: true},
-		{name: "too long", header: c("tg_session=" + strings.Repeat("a", DefaultMaxTokenLength+1)), malformed: true},
+		{name: "too long", header: c("tg_session=" + strings.Repeat("a", defaultMaxTokenLength+1)), malformed: true},
 	})
 }
 

@@ -109,11 +109,11 @@ func FuzzWebhookBody(f *testing.F) {
 	})
 }
 
-// oracleUserID decides well-formedness its own way: at most MaxWebhookBody
+// oracleUserID decides well-formedness its own way: at most maxWebhookBody
 // bytes of one JSON object whose keys are exactly user_id (a non-empty
 // string) and optionally revoked_at (null or a positive integer).
 func oracleUserID(body []byte) (string, bool) {
-	if len(body) > MaxWebhookBody || !json.Valid(body) {
+	if len(body) > maxWebhookBody || !json.Valid(body) {
 		return "", false
 	}
 	var m map[string]json.RawMessage

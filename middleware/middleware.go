@@ -47,10 +47,10 @@ func New(v verifier.Verifier, opts ...Option) *Middleware {
 	m := &Middleware{
 		v:          v,
 		lookups:    []Lookup{LookupBearer()},
-		maxLen:     DefaultMaxTokenLength,
-		realm:      DefaultRealm,
+		maxLen:     defaultMaxTokenLength,
+		realm:      defaultRealm,
 		prefix:     DefaultIdentityPrefix,
-		retryAfter: DefaultRetryAfter,
+		retryAfter: defaultRetryAfter,
 	}
 	for _, opt := range opts {
 		opt(m)

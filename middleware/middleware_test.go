@@ -90,8 +90,8 @@ func TestAnswers(t *testing.T) {
 		},
 		{
 			name: "configured default delay", authz: []string{"Bearer " + unavailableToken},
-			opts:   []Option{WithRetryAfter(1500 * time.Millisecond)},
-			status: http.StatusServiceUnavailable, retryAfter: "2",
+			opts:   []Option{WithRetryAfter(4500 * time.Millisecond)},
+			status: http.StatusServiceUnavailable, retryAfter: "5", // rounded up, never down
 			code: "temporarily_unavailable", desc: descUnavailable,
 		},
 		{

@@ -9,13 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultRealm is the realm of the WWW-Authenticate challenges unless
+// defaultRealm is the realm of the WWW-Authenticate challenges unless
 // WithRealm says otherwise.
-const DefaultRealm = "tokenguard"
+const defaultRealm = "tokenguard"
 
-// DefaultRetryAfter is the Retry-After of a 503 when the upstream named no
+// defaultRetryAfter is the Retry-After of a 503 when the upstream named no
 // delay, unless WithRetryAfter says otherwise.
-const DefaultRetryAfter = 2 * time.Second
+const defaultRetryAfter = 2 * time.Second
 
 // An Option configures a Middleware: it sets the Middleware's fields
 // directly, before New derives what it needs from them.
@@ -42,7 +42,7 @@ func WithLookup(lookups ...Lookup) Option {
 // WithMaxTokenLength sets the longest token accepted, in bytes. A longer one
 // makes the request malformed (400) and is never sent to the verifier.
 //
-// Default: DefaultMaxTokenLength (8 KiB).
+// Default: 8 KiB.
 func WithMaxTokenLength(n int) Option {
 	if n < 1 {
 		panic(fmt.Sprintf("middleware: max token length %d < 1", n))
@@ -90,7 +90,7 @@ func WithPreflight(pass bool) Option {
 // WithRealm sets the realm of the WWW-Authenticate challenges. It panics if
 // realm contains a double quote, a backslash or a control character.
 //
-// Default: DefaultRealm ("tokenguard").
+// Default: "tokenguard".
 func WithRealm(realm string) Option {
 	for i := 0; i < len(realm); i++ {
 		if c := realm[i]; c == '"' || c == '\\' || c < 0x20 || c == 0x7f {
@@ -188,7 +188,7 @@ func WithTrustForwardedRequest(trust bool) Option {
 // WithRetryAfter sets the Retry-After of a 503 when the upstream named no
 // delay. It panics if d is not positive.
 //
-// Default: DefaultRetryAfter (2s).
+// Default: 2s.
 func WithRetryAfter(d time.Duration) Option {
 	if d <= 0 {
 		panic(fmt.Sprintf("middleware: retry after %v is not positive", d))

@@ -20,8 +20,8 @@ import (
 // "sha256=" followed by the hex HMAC-SHA256 of the raw body.
 const SignatureHeader = "X-Tokenguard-Signature"
 
-// MaxWebhookBody is the largest revoke webhook body accepted, in bytes.
-const MaxWebhookBody = 4 << 10
+// maxWebhookBody is the largest revoke webhook body accepted, in bytes.
+const maxWebhookBody = 4 << 10
 
 // SignWebhook returns the SignatureHeader value for body under secret:
 // "sha256=<hex HMAC-SHA256>".
@@ -64,7 +64,7 @@ func WithWebhookLogger(l *slog.Logger) WebhookOption {
 // answered:
 //
 //   - 405 for any other method;
-//   - 400 for a body over MaxWebhookBody bytes (checked before the signature,
+//   - 400 for a body over 4 KiB (checked before the signature,
 //     which needs the whole body);
 //   - 401 for a missing or wrong signature (compared in constant time, before
 //     the JSON is parsed);
@@ -120,12 +120,12 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.refuse(w, req, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxWebhookBody+1))
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxWebhookBody+1))
 	switch {
 	case err != nil:
 		h.refuse(w, req, http.StatusBadRequest, "cannot read body")
 		return
-	case len(body) > MaxWebhookBody:
+	case len(body) > maxWebhookBody:
 		h.refuse(w, req, http.StatusBadRequest, "body too large")
 		return
 	}
@@ -150,7 +150,7 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		// everywhere: the sender must know, and retry.
 		h.logger().LogAttrs(req.Context(), slog.LevelWarn, "tokenguard: revocation not applied everywhere",
 			slog.String("user_id", rb.UserID), slog.Time("revoked_at", at), slog.Any("error", err))
-		w.Header().Set("Retry-After", retryAfterSeconds(DefaultRetryAfter))
+		w.Header().Set("Retry-After", retryAfterSeconds(defaultRetryAfter))
 		h.refuse(w, req, http.StatusServiceUnavailable, "revocation not applied everywhere; retry")
 		return
 	}

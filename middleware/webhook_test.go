@@ -66,7 +66,7 @@ func sign(body string) string { return SignWebhook(webhookSecret, []byte(body)) 
 
 func TestRevokeWebhook(t *testing.T) {
 	const valid = `{"user_id":"user-1"}`
-	padded := `{"user_id":"user-1"}` + strings.Repeat(" ", MaxWebhookBody-len(valid))
+	padded := `{"user_id":"user-1"}` + strings.Repeat(" ", maxWebhookBody-len(valid))
 	oversized := padded + " "
 	cases := []struct {
 		name   string
