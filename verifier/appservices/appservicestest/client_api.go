@@ -46,7 +46,7 @@ func (s *Server) handleClientLogin(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrUserDisabled):
 		writeError(w, http.StatusUnauthorized, "user disabled", codeUserDisabled)
 	case err != nil:
-		writeError(w, http.StatusUnauthorized, "invalid username/password", codeInvalidEmailPassword)
+		writeError(w, http.StatusUnauthorized, "invalid username/password", codeInvalidPassword)
 	default:
 		writeJSON(w, http.StatusOK, sess)
 	}

@@ -29,8 +29,8 @@ func TestClientLogin(t *testing.T) {
 		code   string
 	}{
 		{"ok", DefaultClientAppID, map[string]string{"username": "ada@example.com", "password": "password1"}, 200, ""},
-		{"wrong password", DefaultClientAppID, map[string]string{"username": "ada@example.com", "password": "password2"}, 401, "InvalidEmailPassword"},
-		{"unknown user", DefaultClientAppID, map[string]string{"username": "nobody@example.com", "password": "password1"}, 401, "InvalidEmailPassword"},
+		{"wrong password", DefaultClientAppID, map[string]string{"username": "ada@example.com", "password": "password2"}, 401, "InvalidPassword"},
+		{"unknown user", DefaultClientAppID, map[string]string{"username": "nobody@example.com", "password": "password1"}, 401, "InvalidPassword"},
 		{"disabled user", DefaultClientAppID, map[string]string{"username": "off@example.com", "password": "password1"}, 401, "UserDisabled"},
 		{"unknown app", "other-app", map[string]string{"username": "ada@example.com", "password": "password1"}, 404, "AppNotFound"},
 		{"malformed", DefaultClientAppID, "{", 400, "BadRequest"},
@@ -142,7 +142,7 @@ func TestClientLogout(t *testing.T) {
 func TestDirectHelpers(t *testing.T) {
 	s := newTestServer(t)
 	uid := s.AddUser("ada@example.com", "password1")
-	assert.PanicsWithValue(t, "verifiertest: AddUser(ada@example.com): email already in use", func() { s.AddUser("ada@example.com", "x") })
+	assert.PanicsWithValue(t, "appservicestest: AddUser(ada@example.com): email already in use", func() { s.AddUser("ada@example.com", "x") })
 	assert.Panics(t, func() { s.AddPendingUser("ada@example.com") })
 	assert.Panics(t, func() { s.SetCustomUserData(uid, json.RawMessage(`[1]`)) })
 	assert.Panics(t, func() { s.SetCustomUserData("000000000000000000000000", nil) })
@@ -150,7 +150,7 @@ func TestDirectHelpers(t *testing.T) {
 	_, err := s.NewAccessToken("000000000000000000000000")
 	assert.ErrorIs(t, err, ErrUserNotFound)
 	_, err = s.LoginUser("ada@example.com", "wrong")
-	assert.ErrorIs(t, err, ErrInvalidEmailPassword)
+	assert.ErrorIs(t, err, ErrInvalidPassword)
 	tok, err := s.NewAccessToken(uid)
 	require.NoError(t, err)
 	admin, _ := adminTokens(t, s)

@@ -10,7 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestContract checks every endpoint against APPSERVICES.md with raw HTTP:
+// TestContract checks every endpoint against the Admin API's OpenAPI spec and
+// the client API as the Realm SDKs call it, with raw HTTP:
 // status code, and the JSON field names of the answer. Rows run in order on
 // one server; a row may depend on the state earlier rows left.
 func TestContract(t *testing.T) {

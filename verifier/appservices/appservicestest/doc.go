@@ -1,4 +1,4 @@
-// Package verifiertest provides an in-memory emulator of the MongoDB Atlas
+// Package appservicestest provides an in-memory emulator of the MongoDB Atlas
 // App Services APIs that tokenguard uses, for tests, benchmarks and demos.
 //
 // A Server is shaped like httptest.Server: NewServer starts it on a loopback

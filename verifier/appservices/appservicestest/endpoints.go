@@ -50,7 +50,7 @@ type route struct {
 	h       handlerFunc
 }
 
-// routes is the whole API surface, in the order of APPSERVICES.md.
+// routes is the whole API surface: the Admin API, then the client API.
 var routes = []route{
 	{"POST " + adminPrefix + "/auth/providers/mongodb-cloud/login", EndpointAdminLogin, true, (*Server).handleAdminLogin},
 	{"POST " + adminPrefix + "/auth/session", EndpointAdminRefresh, true, (*Server).handleAdminRefresh},

@@ -63,7 +63,7 @@ func FuzzVerifyTokenBody(f *testing.F) {
 }
 
 // FuzzResetEmailBody feeds arbitrary bodies to reset_email and checks the
-// validation rules of APPSERVICES.md: a JSON object whose email is a string
+// validation rules of the OpenAPI spec's reset_email: a JSON object whose email is a string
 // of 1 to 128 characters is accepted (or conflicts); anything else is 400.
 func FuzzResetEmailBody(f *testing.F) {
 	s := NewServer()

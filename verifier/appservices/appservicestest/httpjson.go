@@ -19,25 +19,25 @@ type apiError struct {
 	Code  string `json:"error_code,omitempty"`
 }
 
-// Error codes used by the emulator (the same backend's codes; see
-// APPSERVICES.md).
+// Error codes used by the emulator: the codes the App Services backend sends,
+// as realm-core's ErrorCodes table names them.
 const (
-	codeInvalidSession       = "InvalidSession"
-	codeUserNotFound         = "UserNotFound"
-	codeUserDisabled         = "UserDisabled"
-	codeAccountNameInUse     = "AccountNameInUse"
-	codeBadRequest           = "BadRequest"
-	codeAuthError            = "AuthError"
-	codeInvalidEmailPassword = "InvalidEmailPassword"
-	codeGroupNotFound        = "GroupNotFound"
-	codeAppNotFound          = "AppNotFound"
+	codeInvalidSession   = "InvalidSession"
+	codeUserNotFound     = "UserNotFound"
+	codeUserDisabled     = "UserDisabled"
+	codeAccountNameInUse = "AccountNameInUse"
+	codeBadRequest       = "BadRequest"
+	codeAuthError        = "AuthError"
+	codeInvalidPassword  = "InvalidPassword"
+	codeGroupNotFound    = "GroupNotFound"
+	codeAppNotFound      = "AppNotFound"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Only emulator-built values are written; they always marshal.
-		panic("verifiertest: marshal response: " + err.Error())
+		panic("appservicestest: marshal response: " + err.Error())
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))

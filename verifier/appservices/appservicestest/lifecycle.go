@@ -49,14 +49,14 @@ func (s *Server) Restart() error {
 	s.lmu.Lock()
 	defer s.lmu.Unlock()
 	if s.closed {
-		return errors.New("verifiertest: restart of a closed server")
+		return errors.New("appservicestest: restart of a closed server")
 	}
 	if s.gen != nil {
 		return nil
 	}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
-		return fmt.Errorf("verifiertest: restart: %w", err)
+		return fmt.Errorf("appservicestest: restart: %w", err)
 	}
 	s.gen = s.serve(ln)
 	return nil

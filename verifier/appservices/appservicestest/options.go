@@ -124,7 +124,7 @@ func WithSigningKey(key []byte) Option {
 // error_code "BadRequest"). Clients must handle both. Default: 401.
 func WithMalformedTokenStatus(status int) Option {
 	if status != 400 && status != 401 {
-		panic("verifiertest: WithMalformedTokenStatus wants 400 or 401")
+		panic("appservicestest: WithMalformedTokenStatus wants 400 or 401")
 	}
 	return func(s *settings) { s.malformedStatus = status }
 }

@@ -78,7 +78,7 @@ func Start(opts ...Option) (*Server, error) {
 		o(&cfg)
 	}
 	if cfg.now == nil {
-		panic("verifiertest: WithClock(nil)")
+		panic("appservicestest: WithClock(nil)")
 	}
 	s := &Server{
 		cfg:   cfg,
@@ -104,7 +104,7 @@ func Start(opts ...Option) (*Server, error) {
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return nil, fmt.Errorf("verifiertest: failed to listen on %s: %w", cfg.addr, err)
+		return nil, fmt.Errorf("appservicestest: failed to listen on %s: %w", cfg.addr, err)
 	}
 	s.addr = ln.Addr().String()
 	s.URL = "http://" + s.addr

@@ -100,6 +100,6 @@ func TestStartFailsOnBusyAddress(t *testing.T) {
 	s := newTestServer(t)
 	_, err := Start(WithAddr(strings.TrimPrefix(s.URL, "http://")))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "verifiertest: failed to listen")
+	assert.Contains(t, err.Error(), "appservicestest: failed to listen")
 	assert.Panics(t, func() { NewServer(WithAddr(strings.TrimPrefix(s.URL, "http://"))) })
 }

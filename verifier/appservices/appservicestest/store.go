@@ -18,9 +18,9 @@ const (
 
 // Errors returned by the direct helpers LoginUser and NewAccessToken.
 var (
-	ErrInvalidEmailPassword = errors.New("verifiertest: invalid username/password")
-	ErrUserDisabled         = errors.New("verifiertest: user disabled")
-	ErrUserNotFound         = errors.New("verifiertest: user not found")
+	ErrInvalidPassword = errors.New("appservicestest: invalid username/password")
+	ErrUserDisabled    = errors.New("appservicestest: user disabled")
+	ErrUserNotFound    = errors.New("appservicestest: user not found")
 )
 
 // store is the emulator's state; Server.mu guards it.
@@ -87,7 +87,7 @@ func hashPassword(p string) [32]byte { return sha256.Sum256([]byte(p)) }
 func normEmail(e string) string { return strings.ToLower(e) }
 
 // errEmailInUse is returned by addUserLocked when the email is taken.
-var errEmailInUse = errors.New("verifiertest: email already in use")
+var errEmailInUse = errors.New("appservicestest: email already in use")
 
 // addUserLocked creates a user; s.mu must be held for writing.
 func (s *Server) addUserLocked(email, password, provider string) (*user, error) {
@@ -129,7 +129,7 @@ func (s *Server) AddUser(email, password string) (userID string) {
 	defer s.mu.Unlock()
 	u, err := s.addUserLocked(email, password, providerLocalUserpass)
 	if err != nil {
-		panic("verifiertest: AddUser(" + email + "): email already in use")
+		panic("appservicestest: AddUser(" + email + "): email already in use")
 	}
 	return u.id
 }
@@ -151,7 +151,7 @@ func (s *Server) AddPendingUser(email string) (id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.st.byEmail[normEmail(email)]; ok || s.pendingIndexLocked(email) >= 0 {
-		panic("verifiertest: AddPendingUser(" + email + "): email already in use")
+		panic("appservicestest: AddPendingUser(" + email + "): email already in use")
 	}
 	p := &pendingUser{id: s.ids.next(s.Now()), email: email}
 	s.st.pending = append(s.st.pending, p)
@@ -166,14 +166,14 @@ func (s *Server) SetCustomUserData(userID string, data json.RawMessage) {
 	if data != nil {
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(data, &obj) != nil || obj == nil {
-			panic("verifiertest: SetCustomUserData: data is not a JSON object")
+			panic("appservicestest: SetCustomUserData: data is not a JSON object")
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, ok := s.st.users[userID]
 	if !ok {
-		panic("verifiertest: SetCustomUserData: unknown user " + userID)
+		panic("appservicestest: SetCustomUserData: unknown user " + userID)
 	}
 	u.customData = append(json.RawMessage(nil), data...)
 }
@@ -182,7 +182,7 @@ func (s *Server) SetCustomUserData(userID string, data json.RawMessage) {
 // client API's login does: it checks the password, refuses disabled users,
 // opens a session on a new device and returns its tokens.
 func (s *Server) LoginUser(email, password string) (Session, error) {
-	return s.login(email, password, device{Platform: "verifiertest"})
+	return s.login(email, password, device{Platform: "appservicestest"})
 }
 
 func (s *Server) login(email, password string, dev device) (Session, error) {
@@ -196,7 +196,7 @@ func (s *Server) login(email, password string, dev device) (Session, error) {
 	}
 	got := hashPassword(password)
 	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok {
-		return Session{}, ErrInvalidEmailPassword
+		return Session{}, ErrInvalidPassword
 	}
 	if u.disabled {
 		return Session{}, ErrUserDisabled
@@ -216,7 +216,7 @@ func (s *Server) NewAccessToken(userID string) (string, error) {
 	if u.disabled {
 		return "", ErrUserDisabled
 	}
-	return s.openSessionLocked(u, device{Platform: "verifiertest"}).AccessToken, nil
+	return s.openSessionLocked(u, device{Platform: "appservicestest"}).AccessToken, nil
 }
 
 // openSessionLocked records a device and a session for u and signs its

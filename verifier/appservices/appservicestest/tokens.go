@@ -54,7 +54,7 @@ func signWith(key []byte, c jwt.Claims) string {
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
 	if err != nil {
 		// HMAC signing of marshalable claims cannot fail.
-		panic("verifiertest: signing token: " + err.Error())
+		panic("appservicestest: signing token: " + err.Error())
 	}
 	return tok
 }

@@ -120,7 +120,7 @@ func TestUserStateChanges(t *testing.T) {
 	require.Equal(t, 204, do(t, s, "DELETE", appURL(s)+"/users/"+uid, admin, nil).status)
 	assert.Equal(t, 404, do(t, s, "GET", appURL(s)+"/users/"+uid, admin, nil).status)
 	_, err = s.LoginUser("ada@example.com", "password1")
-	assert.ErrorIs(t, err, ErrInvalidEmailPassword)
+	assert.ErrorIs(t, err, ErrInvalidPassword)
 	assert.NotPanics(t, func() { s.AddUser("ada@example.com", "password2") }, "the email is free again")
 }
 
@@ -276,5 +276,5 @@ func TestResetEmail(t *testing.T) {
 	_, err := s.LoginUser("lovelace@example.com", "password1")
 	assert.NoError(t, err)
 	_, err = s.LoginUser("ada@example.com", "password1")
-	assert.ErrorIs(t, err, ErrInvalidEmailPassword)
+	assert.ErrorIs(t, err, ErrInvalidPassword)
 }
