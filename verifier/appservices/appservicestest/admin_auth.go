@@ -100,23 +100,17 @@ func (s *Server) adminAccessToken(now time.Time, uid, sid string) string {
 }
 
 // adminRefreshSession checks a Bearer admin refresh token and returns its
-// session, answering 401 InvalidSession otherwise.
-func (s *Server) adminRefreshSession(w http.ResponseWriter, r *http.Request) (c *claims, ok bool) {
-	tok, ok := bearer(r)
+// claims, answering 401 as checkRefresh does otherwise.
+func (s *Server) adminRefreshSession(w http.ResponseWriter, r *http.Request) (*claims, bool) {
+	c, ok := s.checkRefresh(w, r, false)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "invalid session: missing refresh token", codeInvalidSession)
-		return nil, false
-	}
-	c, ok = s.parse(tok, s.adminKF)
-	if !ok || c.Typ != typRefresh || expired(c, s.Now()) {
-		writeError(w, http.StatusUnauthorized, "invalid session", codeInvalidSession)
 		return nil, false
 	}
 	s.admin.mu.RLock()
 	live := s.admin.sessions[c.SessionID]
 	s.admin.mu.RUnlock()
 	if !live {
-		writeError(w, http.StatusUnauthorized, "invalid session", codeInvalidSession)
+		refusedRefresh(w, msgNoRefreshSession)
 		return nil, false
 	}
 	return c, true
@@ -215,4 +209,42 @@ func withAdmin(h handlerFunc) handlerFunc {
 		}
 		h(s, w, r)
 	}
+}
+
+// adminProfile is the AdminUser of the OpenAPI spec (getAdminProfile).
+// realm-cli reads roles[].group_id to learn the projects it may use.
+type adminProfile struct {
+	UserID     string         `json:"user_id"`
+	DomainID   string         `json:"domain_id"`
+	Identities []identityJSON `json:"identities"`
+	Data       map[string]any `json:"data"`
+	Type       string         `json:"type"`
+	Roles      []adminRole    `json:"roles"`
+}
+
+type adminRole struct {
+	RoleName string `json:"role_name"`
+	GroupID  string `json:"group_id"`
+}
+
+// handleAdminProfile answers GET /auth/profile for the admin session: a
+// normal user whose one role is owner of the emulated project. The role's
+// name is Atlas's GROUP_OWNER; the spec gives role names no values.
+func (s *Server) handleAdminProfile(w http.ResponseWriter, r *http.Request) {
+	if !s.checkAdmin(w, r) {
+		return
+	}
+	s.admin.mu.RLock()
+	uid := s.admin.userID
+	s.admin.mu.RUnlock()
+	writeJSON(w, http.StatusOK, adminProfile{
+		UserID:   uid,
+		DomainID: adminDeviceID,
+		Identities: []identityJSON{{
+			ID: uid, ProviderType: "mongodb-cloud", ProviderData: map[string]any{},
+		}},
+		Data:  map[string]any{"name": s.cfg.publicKey},
+		Type:  userNormal,
+		Roles: []adminRole{{RoleName: "GROUP_OWNER", GroupID: s.cfg.groupID}},
+	})
 }

@@ -81,11 +81,19 @@ func TestAdminSessionLifecycle(t *testing.T) {
 	// Logout ends the session: its tokens stop working.
 	require.Equal(t, http.StatusNoContent, do(t, s, "DELETE", s.AdminURL()+"/auth/session", refresh, nil).status)
 	assert.Equal(t, 401, do(t, s, "GET", users, access, nil).status)
-	assert.Equal(t, 401, do(t, s, "POST", s.AdminURL()+"/auth/session", refresh, nil).status)
+	r = do(t, s, "POST", s.AdminURL()+"/auth/session", refresh, nil)
+	require.Equal(t, 401, r.status)
+	msg, code = errOf(r)
+	assert.Equal(t, "invalid session: failed to find refresh token", msg, "the OpenAPI spec's message")
+	assert.Equal(t, "InvalidSession", code)
+	r = do(t, s, "DELETE", s.AdminURL()+"/auth/session", refresh, nil)
+	require.Equal(t, 401, r.status)
+	msg, _ = errOf(r)
+	assert.Equal(t, "invalid session: failed to find refresh token", msg)
 
 	assert.Equal(t, int64(1), s.Calls(EndpointAdminLogin))
 	assert.Equal(t, int64(3), s.Calls(EndpointAdminRefresh))
-	assert.Equal(t, int64(1), s.Calls(EndpointAdminLogout))
+	assert.Equal(t, int64(2), s.Calls(EndpointAdminLogout))
 }
 
 func TestAdminAuthRefused(t *testing.T) {
@@ -121,9 +129,31 @@ func TestAdminAuthRefused(t *testing.T) {
 		})
 	}
 
-	t.Run("access token as refresh token", func(t *testing.T) {
-		r := do(t, s, "POST", s.AdminURL()+"/auth/session", access, nil)
-		require.Equal(t, 401, r.status)
-		assert.Equal(t, "InvalidSession", r.object(t)["error_code"])
-	})
+	for _, method := range []string{"POST", "DELETE"} {
+		t.Run("access token as refresh token "+method, func(t *testing.T) {
+			r := do(t, s, method, s.AdminURL()+"/auth/session", access, nil)
+			require.Equal(t, 401, r.status)
+			assert.Equal(t, map[string]any{"error": "invalid refresh token: incorrect token type"}, r.object(t),
+				"the OpenAPI spec's message, with no error_code")
+		})
+	}
+}
+
+func TestAdminProfile(t *testing.T) {
+	s := newTestServer(t, WithKeys("pub", "priv"))
+	access, refresh := adminTokens(t, s)
+	r := do(t, s, "GET", s.AdminURL()+"/auth/profile", access, nil)
+	require.Equal(t, 200, r.status, "body: %s", r.body)
+	m := r.object(t)
+	for _, k := range []string{"user_id", "domain_id", "identities", "data", "type", "roles"} {
+		assert.Contains(t, m, k)
+	}
+	login := do(t, s, "POST", s.AdminURL()+"/auth/providers/mongodb-cloud/login", "", map[string]string{"username": "pub", "apiKey": "priv"})
+	assert.Equal(t, login.object(t)["user_id"], m["user_id"])
+	assert.Equal(t, "normal", m["type"])
+	assert.Equal(t, []any{map[string]any{"role_name": "GROUP_OWNER", "group_id": DefaultGroupID}}, m["roles"],
+		"realm-cli reads roles[].group_id")
+
+	assert.Equal(t, 401, do(t, s, "GET", s.AdminURL()+"/auth/profile", "", nil).status)
+	assert.Equal(t, 401, do(t, s, "GET", s.AdminURL()+"/auth/profile", refresh, nil).status)
 }

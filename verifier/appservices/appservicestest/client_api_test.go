@@ -104,22 +104,30 @@ func TestClientRefresh(t *testing.T) {
 	require.Equal(t, 200, v.status)
 	assert.Equal(t, sess.UserID, v.object(t)["sub"])
 
-	for name, tok := range map[string]string{
-		"access token":  fresh,
-		"garbage":       "x.y.z",
-		"no token":      "",
-		"admin refresh": func() string { _, r := adminTokens(t, s); return r }(),
-	} {
-		t.Run(name, func(t *testing.T) {
-			r := do(t, s, "POST", s.ClientURL()+"/auth/session", tok, nil)
+	refused := []struct {
+		name, token, msg string
+		code             any
+	}{
+		{"access token", fresh, "invalid refresh token: incorrect token type", nil},
+		{"garbage", "x.y.z", "invalid session: signature is invalid", "InvalidSession"},
+		{"no token", "", "invalid session: missing refresh token", "InvalidSession"},
+		{"admin refresh", func() string { _, r := adminTokens(t, s); return r }(), "invalid session: signature is invalid", "InvalidSession"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, s, "POST", s.ClientURL()+"/auth/session", tt.token, nil)
 			require.Equal(t, 401, r.status)
-			assert.Equal(t, "InvalidSession", r.object(t)["error_code"])
+			m := r.object(t)
+			assert.Equal(t, tt.msg, m["error"])
+			assert.Equal(t, tt.code, m["error_code"])
 		})
 	}
 
 	t.Run("expired refresh token", func(t *testing.T) {
 		s.Advance(DefaultRefreshTokenTTL)
-		assert.Equal(t, 401, do(t, s, "POST", s.ClientURL()+"/auth/session", sess.RefreshToken, nil).status)
+		r := do(t, s, "POST", s.ClientURL()+"/auth/session", sess.RefreshToken, nil)
+		require.Equal(t, 401, r.status)
+		assert.Equal(t, "InvalidSession", r.object(t)["error_code"])
 	})
 }
 
@@ -133,7 +141,10 @@ func TestClientLogout(t *testing.T) {
 	admin, _ := adminTokens(t, s)
 
 	require.Equal(t, 204, do(t, s, "DELETE", s.ClientURL()+"/auth/session", one.RefreshToken, nil).status)
-	assert.Equal(t, 401, do(t, s, "POST", s.ClientURL()+"/auth/session", one.RefreshToken, nil).status)
+	gone := map[string]any{"error": "invalid session: failed to find refresh token", "error_code": "InvalidSession"}
+	assert.Equal(t, gone, do(t, s, "POST", s.ClientURL()+"/auth/session", one.RefreshToken, nil).object(t))
+	assert.Equal(t, gone, do(t, s, "DELETE", s.ClientURL()+"/auth/session", one.RefreshToken, nil).object(t),
+		"a second logout: realm-web's logOut takes this message as success")
 	assert.Equal(t, 401, verify(t, s, admin, one.AccessToken).status, "strict: the session is gone")
 	assert.Equal(t, 201, do(t, s, "POST", s.ClientURL()+"/auth/session", two.RefreshToken, nil).status, "other sessions live on")
 	assert.Equal(t, 200, verify(t, s, admin, two.AccessToken).status)

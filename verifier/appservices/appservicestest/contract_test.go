@@ -32,6 +32,7 @@ func TestContract(t *testing.T) {
 		adminAccess
 		adminRefreshTok
 		clientRefresh
+		clientAccess
 	)
 	const (
 		object = "object"
@@ -69,18 +70,28 @@ func TestContract(t *testing.T) {
 		{"12 verify malformed token", "POST", "{app}/users/verify_token", adminAccess, map[string]string{"token": "x"}, 401, object, []string{"error"}},
 		{"12 verify without admin session", "POST", "{app}/users/verify_token", noAuth, map[string]string{"token": sess.AccessToken}, 401, object, errBody},
 		{"12 verify with a refresh token as admin", "POST", "{app}/users/verify_token", adminRefreshTok, map[string]string{"token": sess.AccessToken}, 401, object, []string{"error"}},
+		{"admin profile", "GET", "/api/admin/v3.0/auth/profile", adminAccess, nil, 200, object, []string{"user_id", "domain_id", "identities", "data", "type", "roles"}},
+		{"confirm pending user", "POST", "{app}/user_registrations/by_email/pending2@example.com/confirm", adminAccess, nil, 204, empty, nil},
+		{"rerun confirmation of nobody", "POST", "{app}/user_registrations/by_email/nobody@example.com/run_confirm", adminAccess, nil, 404, object, errBody},
+		{"create API key", "POST", "{app}/api_keys", adminAccess, map[string]string{"name": "k"}, 201, object, []string{"_id", "key", "name", "disabled"}},
+		{"list API keys", "GET", "{app}/api_keys", adminAccess, nil, 200, array, []string{"_id", "name", "disabled"}},
+		{"location", "GET", "/api/client/v2.0/app/" + DefaultClientAppID + "/location", noAuth, nil, 200, object, []string{"deployment_model", "location", "hostname", "ws_hostname"}},
+		{"register", "POST", "/api/client/v2.0/app/" + DefaultClientAppID + "/auth/providers/local-userpass/register", noAuth, map[string]string{"email": "reg@example.com", "password": "password1"}, 201, empty, nil},
+		{"anonymous login", "POST", "/api/client/v2.0/app/" + DefaultClientAppID + "/auth/providers/anon-user/login", noAuth, map[string]any{}, 200, object, []string{"access_token", "refresh_token", "user_id", "device_id"}},
 		{"client login", "POST", "/api/client/v2.0/app/" + DefaultClientAppID + "/auth/providers/local-userpass/login", noAuth, map[string]string{"username": "victim@example.com", "password": "password1"}, 200, object, []string{"access_token", "refresh_token", "user_id", "device_id"}},
 		{"client refresh", "POST", "/api/client/v2.0/auth/session", clientRefresh, nil, 201, object, []string{"access_token"}},
+		{"client profile", "GET", "/api/client/v2.0/auth/profile", clientAccess, nil, 200, object, []string{"user_id", "domain_id", "identities", "data", "type"}},
+		{"unknown route", "GET", "/api/client/v2.0/nowhere", noAuth, nil, 404, object, errBody},
 		{"11 revoke sessions", "PUT", "{app}/users/{victim}/logout", adminAccess, nil, 204, empty, nil},
 		{"3 delete user", "DELETE", "{app}/users/{victim}", adminAccess, nil, 204, empty, nil},
 		{"3 delete deleted user", "DELETE", "{app}/users/{victim}", adminAccess, nil, 404, object, errBody},
 		{"admin logout", "DELETE", "/api/admin/v3.0/auth/session", adminRefreshTok, nil, 204, empty, nil},
 	}
-	var victimRefresh string
+	var victimRefresh, victimAccess string
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := strings.NewReplacer("{app}", strings.TrimPrefix(appURL(s), s.URL), "{uid}", uid, "{victim}", victim).Replace(tt.path)
-			tok := map[int]string{noAuth: "", adminAccess: admin, adminRefreshTok: adminRefresh, clientRefresh: victimRefresh}[tt.auth]
+			tok := map[int]string{noAuth: "", adminAccess: admin, adminRefreshTok: adminRefresh, clientRefresh: victimRefresh, clientAccess: victimAccess}[tt.auth]
 			r := do(t, s, tt.method, s.URL+path, tok, tt.body)
 			require.Equal(t, tt.status, r.status, "body: %s", r.body)
 			switch tt.shape {
@@ -107,6 +118,7 @@ func TestContract(t *testing.T) {
 			}
 			if tt.name == "client login" {
 				victimRefresh = objs[0]["refresh_token"].(string)
+				victimAccess = objs[0]["access_token"].(string)
 			}
 		})
 	}

@@ -5,19 +5,28 @@
 // port, URL is its base, Client returns a client for it and Close shuts it
 // down, leaving no goroutine behind. It serves
 //
-//   - the Admin API under /api/admin/v3.0: admin login, refresh and logout
-//     with an API key pair, and the 12 Users operations of
-//     /groups/{groupId}/apps/{appId}, verify_token included;
-//   - the client API under /api/client/v2.0: local-userpass login, session
-//     refresh and logout, which is how end users get access tokens.
+//   - the Admin API under /api/admin/v3.0: admin login, refresh, logout and
+//     profile with an API key pair; the 12 Users operations of
+//     /groups/{groupId}/apps/{appId}, verify_token included; the pending
+//     users' send_confirm, confirm and run_confirm; and server API keys;
+//   - the client API under /api/client/v2.0 as the Realm SDKs (realm-web,
+//     realm-core) call it: the app's location, login with local-userpass,
+//     anon-user and api-key (recording the SDK's device), the user's profile,
+//     session refresh and logout, self-deletion, and the email/password
+//     provider's register, confirm and reset operations, confirmed at once,
+//     by the token of a confirmation email or by a confirmation function
+//     (WithConfirmation, WithConfirmationFunction, WithResetFunction,
+//     WithMailer).
 //
-// Answers follow the App Services documentation and OpenAPI spec (status
-// codes, JSON field names, error bodies {"error","error_code"}); where the
-// sources disagree, the code says which one the emulator follows. Access
-// tokens are HS256 JWTs with the service's claim names; verify_token checks
-// signature and expiry, answers 200 with the JSON string "token expired" for
-// expired tokens and, like the real service, keeps accepting tokens whose
-// session was revoked or whose user was disabled until they expire, unless
+// Answers follow the App Services documentation, the Admin API's OpenAPI
+// spec and the SDKs' sources (status codes, JSON field names, error bodies
+// {"error","error_code"}, also for routes it does not serve); where the
+// sources disagree or are silent, the code says which answer the emulator
+// gives and whether it was observed or assumed. Access tokens are HS256
+// JWTs with the service's claim names; verify_token checks signature and
+// expiry, answers 200 with the JSON string "token expired" for expired
+// tokens and, like the real service, keeps accepting tokens whose session
+// was revoked or whose user was disabled until they expire, unless
 // WithStrictRevocation is set.
 //
 // Tests drive the server directly (AddUser, LoginUser, NewAccessToken, Sign),

@@ -136,3 +136,23 @@ func ExampleWithStrictRevocation() {
 	// strict=false revoke=204 verify=200
 	// strict=true revoke=204 verify=401
 }
+
+// Under ConfirmEmail a registration waits for the token of its confirmation
+// email, which the emulator hands to WithMailer instead of sending it.
+func ExampleWithMailer() {
+	mail := make(chan appservicestest.Mail, 1)
+	s := appservicestest.NewServer(
+		appservicestest.WithConfirmation(appservicestest.ConfirmEmail),
+		appservicestest.WithMailer(func(m appservicestest.Mail) { mail <- m }),
+	)
+	defer s.Close()
+	userpass := s.ClientURL() + "/app/" + appservicestest.DefaultClientAppID + "/auth/providers/local-userpass"
+
+	registered, _ := post(s.Client(), userpass+"/register", "", map[string]string{"email": "ada@example.com", "password": "correct horse"})
+	_, early := s.LoginUser("ada@example.com", "correct horse")
+	m := <-mail
+	confirmed, _ := post(s.Client(), userpass+"/confirm", "", map[string]string{"token": m.Token, "tokenId": m.TokenID})
+	_, err := s.LoginUser("ada@example.com", "correct horse")
+	fmt.Println(registered, early, m.Kind, m.To, confirmed, err)
+	// Output: 201 appservicestest: invalid username/password confirm ada@example.com 204 <nil>
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -102,4 +103,23 @@ func arrivals(s *Server) <-chan Endpoint {
 	f := func(e Endpoint) { ch <- e }
 	s.testHook.Store(&f)
 	return ch
+}
+
+// decodeJSON decodes an HTTP answer's body into v.
+func decodeJSON(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// newFunctionServer serves a Function at a loopback URL: answer gets each
+// request's body and returns the response body. It is closed at the end of
+// the test.
+func newFunctionServer(t *testing.T, answer func(body string) string) Function {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, answer(string(b)))
+	}))
+	t.Cleanup(ts.Close)
+	return FunctionURL(ts.URL)
 }

@@ -22,15 +22,19 @@ type apiError struct {
 // Error codes used by the emulator: the codes the App Services backend sends,
 // as realm-core's ErrorCodes table names them.
 const (
-	codeInvalidSession   = "InvalidSession"
-	codeUserNotFound     = "UserNotFound"
-	codeUserDisabled     = "UserDisabled"
-	codeAccountNameInUse = "AccountNameInUse"
-	codeBadRequest       = "BadRequest"
-	codeAuthError        = "AuthError"
-	codeInvalidPassword  = "InvalidPassword"
-	codeGroupNotFound    = "GroupNotFound"
-	codeAppNotFound      = "AppNotFound"
+	codeInvalidSession       = "InvalidSession"
+	codeUserNotFound         = "UserNotFound"
+	codeUserDisabled         = "UserDisabled"
+	codeAccountNameInUse     = "AccountNameInUse"
+	codeBadRequest           = "BadRequest"
+	codeAuthError            = "AuthError"
+	codeInvalidPassword      = "InvalidPassword"
+	codeGroupNotFound        = "GroupNotFound"
+	codeAppNotFound          = "AppNotFound"
+	codeUserAlreadyConfirmed = "UserAlreadyConfirmed"
+	// codeAPIKeyNotFound is the emulator's: no source shows the code of an
+	// unknown API key.
+	codeAPIKeyNotFound = "APIKeyNotFound"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -41,6 +41,9 @@ type settings struct {
 	latency, jitter           time.Duration
 	signingKey                []byte
 	malformedStatus           int
+	confirmation              ConfirmationMode
+	confirmFn, resetFn        Function
+	mailer                    func(Mail)
 }
 
 func defaultSettings() settings {
@@ -128,3 +131,40 @@ func WithMalformedTokenStatus(status int) Option {
 	}
 	return func(s *settings) { s.malformedStatus = status }
 }
+
+// WithConfirmation sets how email/password registrations
+// (POST .../local-userpass/register) are confirmed. ConfirmFunction needs
+// WithConfirmationFunction. Default: ConfirmAuto.
+func WithConfirmation(m ConfirmationMode) Option {
+	if m < ConfirmAuto || m > ConfirmFunction {
+		panic("appservicestest: WithConfirmation: unknown mode")
+	}
+	return func(s *settings) { s.confirmation = m }
+}
+
+// WithConfirmationFunction sets the confirmation function, run on each
+// registration and on POST .../confirm/call, and selects ConfirmFunction.
+// Default: none.
+func WithConfirmationFunction(f Function) Option {
+	if f == nil {
+		panic("appservicestest: WithConfirmationFunction(nil)")
+	}
+	return func(s *settings) { s.confirmFn, s.confirmation = f, ConfirmFunction }
+}
+
+// WithResetFunction makes password resets run f (POST .../reset/call) with
+// {username, password, token, tokenId, currentPasswordValid} and the call's
+// own arguments; POST .../reset/send then answers 400, as the service does
+// when a reset function is configured. Default: none: password reset emails.
+func WithResetFunction(f Function) Option {
+	if f == nil {
+		panic("appservicestest: WithResetFunction(nil)")
+	}
+	return func(s *settings) { s.resetFn = f }
+}
+
+// WithMailer receives every email the email/password provider would send:
+// confirmation emails (ConfirmEmail) and password reset emails. It is called
+// without the server's lock held, once the request has been handled, and
+// must be safe for concurrent use. Default: emails are dropped.
+func WithMailer(f func(Mail)) Option { return func(s *settings) { s.mailer = f } }

@@ -80,6 +80,9 @@ func Start(opts ...Option) (*Server, error) {
 	if cfg.now == nil {
 		panic("appservicestest: WithClock(nil)")
 	}
+	if cfg.confirmation == ConfirmFunction && cfg.confirmFn == nil {
+		panic("appservicestest: ConfirmFunction needs WithConfirmationFunction")
+	}
 	s := &Server{
 		cfg:   cfg,
 		calls: make(map[Endpoint]*atomic.Int64, len(allEndpoints)),
@@ -92,6 +95,7 @@ func Start(opts ...Option) (*Server, error) {
 	s.ids.init()
 	s.st.localProviderID = s.ids.next(s.Now())
 	s.st.anonProviderID = s.ids.next(s.Now())
+	s.st.apiKeyProviderID = s.ids.next(s.Now())
 	s.latency.Store(int64(cfg.latency))
 	s.jitter.Store(int64(cfg.jitter))
 	s.gate.init()
@@ -157,6 +161,7 @@ func (s *Server) newMux() http.Handler {
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, s.wrap(rt))
 	}
+	mux.Handle("/", unrouted(mux))
 	return mux
 }
 

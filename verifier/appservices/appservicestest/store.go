@@ -14,6 +14,13 @@ import (
 const (
 	providerLocalUserpass = "local-userpass"
 	providerAnonUser      = "anon-user"
+	providerAPIKey        = "api-key"
+)
+
+// User types: users of server API keys are "server", all others "normal".
+const (
+	userNormal = "normal"
+	userServer = "server"
 )
 
 // Errors returned by the direct helpers LoginUser and NewAccessToken.
@@ -30,8 +37,10 @@ type store struct {
 	order    []string            // user ids in creation (= _id) order
 	pending  []*pendingUser      // in _id order
 	sessions map[string]*session // client sessions by id
+	apiKeys  []*apiKey           // server API keys in _id order
+	resets   map[string]*resetToken
 	// The ids of the auth providers, fixed per server.
-	localProviderID, anonProviderID string
+	localProviderID, anonProviderID, apiKeyProviderID string
 }
 
 func newStore() store {
@@ -39,12 +48,15 @@ func newStore() store {
 		users:    make(map[string]*user),
 		byEmail:  make(map[string]*user),
 		sessions: make(map[string]*session),
+		resets:   make(map[string]*resetToken),
 	}
 }
 
 type user struct {
 	id                 string
+	typ                string // userNormal or userServer
 	email              string // "" for users without a local-userpass identity
+	name               string // a server user's API key name
 	passwordHash       [32]byte
 	provider           string
 	identityID         string
@@ -56,16 +68,41 @@ type user struct {
 	sessions           []string // ids of live client sessions
 }
 
+// device is a device a user logged in from, as ListDevices shows it. The
+// Admin API spec gives a device no fields; _id, client_app_version,
+// platform and platform_version are the ones clients model. sdk_version is
+// the emulator's name for the sdkVersion SDKs send, which the service keeps
+// under a name no source shows.
 type device struct {
 	ID               string `json:"_id"`
 	ClientAppVersion string `json:"client_app_version"`
 	Platform         string `json:"platform"`
 	PlatformVersion  string `json:"platform_version"`
+	SDKVersion       string `json:"sdk_version,omitempty"`
 }
 
+// pendingUser is an email/password registration not yet confirmed.
 type pendingUser struct {
-	id    string
-	email string
+	id           string
+	email        string
+	passwordHash [32]byte
+	confirm      oneTimeToken // the latest confirmation token; zero if none
+}
+
+// oneTimeToken is the token and tokenId pair of a confirmation or password
+// reset, valid for 30 minutes as the provider's emails are.
+type oneTimeToken struct {
+	id, secret string
+	exp        time.Time
+}
+
+// tokenTTL is how long a confirmation or reset token is valid.
+const tokenTTL = 30 * time.Minute
+
+// resetToken is a pending password reset of a user.
+type resetToken struct {
+	userID string
+	tok    oneTimeToken
 }
 
 // session is a client login session; its id is the access tokens' iss.
@@ -83,27 +120,32 @@ type Session struct {
 
 func hashPassword(p string) [32]byte { return sha256.Sum256([]byte(p)) }
 
-// normEmail is the key of byEmail: App Services treats emails case-insensitively.
+// normEmail is the key of byEmail. The emulator matches emails without regard
+// to case, so that two registrations that differ only in case conflict; the
+// App Services docs call emails case-sensitive.
 func normEmail(e string) string { return strings.ToLower(e) }
 
 // errEmailInUse is returned by addUserLocked when the email is taken.
 var errEmailInUse = errors.New("appservicestest: email already in use")
 
-// addUserLocked creates a user; s.mu must be held for writing.
-func (s *Server) addUserLocked(email, password, provider string) (*user, error) {
-	if provider == providerLocalUserpass {
-		if _, ok := s.st.byEmail[normEmail(email)]; ok {
-			return nil, errEmailInUse
-		}
-		if s.pendingIndexLocked(email) >= 0 {
-			return nil, errEmailInUse
-		}
+// emailTakenLocked reports whether a user or a pending registration holds
+// email; s.mu must be held.
+func (s *Server) emailTakenLocked(email string) bool {
+	_, ok := s.st.byEmail[normEmail(email)]
+	return ok || s.pendingIndexLocked(email) >= 0
+}
+
+// addUserLocked creates a normal user; s.mu must be held for writing.
+func (s *Server) addUserLocked(email string, passwordHash [32]byte, provider string) (*user, error) {
+	if provider == providerLocalUserpass && s.emailTakenLocked(email) {
+		return nil, errEmailInUse
 	}
 	now := s.Now()
 	u := &user{
 		id:                 s.ids.next(now),
+		typ:                userNormal,
 		email:              email,
-		passwordHash:       hashPassword(password),
+		passwordHash:       passwordHash,
 		provider:           provider,
 		identityID:         s.ids.next(now),
 		created:            now,
@@ -127,7 +169,7 @@ func (s *Server) pendingIndexLocked(email string) int {
 func (s *Server) AddUser(email, password string) (userID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, err := s.addUserLocked(email, password, providerLocalUserpass)
+	u, err := s.addUserLocked(email, hashPassword(password), providerLocalUserpass)
 	if err != nil {
 		panic("appservicestest: AddUser(" + email + "): email already in use")
 	}
@@ -135,25 +177,25 @@ func (s *Server) AddUser(email, password string) (userID string) {
 }
 
 // AddAnonUser creates a user whose only identity is anon-user (no email), as
-// anonymous login would, and returns its id. reset_email refuses such users.
+// anonymous login does, and returns its id. reset_email refuses such users.
 func (s *Server) AddAnonUser() (userID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, _ := s.addUserLocked("", "", providerAnonUser) // cannot fail: no email
+	u, _ := s.addUserLocked("", [32]byte{}, providerAnonUser) // cannot fail: no email
 	return u.id
 }
 
-// AddPendingUser registers a pending (unconfirmed) email/password user, as
-// the email confirmation flow would, and returns its _id. The emulator does
-// not model that flow; this helper stands in for it. It panics if the email
-// is already in use.
+// AddPendingUser registers a pending (unconfirmed) email/password user
+// directly, as POST .../local-userpass/register does under ConfirmEmail, and
+// returns its _id. Its password is unknown: confirm it with the Admin API,
+// not by logging in. It panics if the email is already in use.
 func (s *Server) AddPendingUser(email string) (id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.st.byEmail[normEmail(email)]; ok || s.pendingIndexLocked(email) >= 0 {
+	if s.emailTakenLocked(email) {
 		panic("appservicestest: AddPendingUser(" + email + "): email already in use")
 	}
-	p := &pendingUser{id: s.ids.next(s.Now()), email: email}
+	p := &pendingUser{id: s.ids.next(s.Now()), email: email, passwordHash: hashPassword("\x00unknown-password")}
 	s.st.pending = append(s.st.pending, p)
 	return p.id
 }
@@ -217,44 +259,4 @@ func (s *Server) NewAccessToken(userID string) (string, error) {
 		return "", ErrUserDisabled
 	}
 	return s.openSessionLocked(u, device{Platform: "appservicestest"}).AccessToken, nil
-}
-
-// openSessionLocked records a device and a session for u and signs its
-// tokens; s.mu must be held for writing.
-func (s *Server) openSessionLocked(u *user, dev device) Session {
-	now := s.Now()
-	dev.ID = s.ids.next(now)
-	sess := &session{id: s.ids.next(now), userID: u.id, deviceID: dev.ID}
-	u.devices = append(u.devices, dev)
-	u.sessions = append(u.sessions, sess.id)
-	u.lastAuth = now
-	s.st.sessions[sess.id] = sess
-	return Session{
-		AccessToken:  signWith(s.clientKey, s.accessClaims(now, sess, u.customData)),
-		RefreshToken: signWith(s.clientKey, s.refreshClaims(now, u.id, sess.id, dev.ID)),
-		UserID:       u.id,
-		DeviceID:     dev.ID,
-	}
-}
-
-// revokeLocked ends every session of u: refresh fails from now on, and in
-// strict mode their access tokens stop verifying; s.mu must be held.
-func (s *Server) revokeLocked(u *user) {
-	for _, id := range u.sessions {
-		delete(s.st.sessions, id)
-	}
-	u.sessions = nil
-	u.sessionsValidSince = s.Now()
-}
-
-// deleteUserLocked removes u and its sessions; s.mu must be held.
-func (s *Server) deleteUserLocked(u *user) {
-	s.revokeLocked(u)
-	delete(s.st.users, u.id)
-	if u.email != "" {
-		delete(s.st.byEmail, normEmail(u.email))
-	}
-	if i, ok := slices.BinarySearch(s.st.order, u.id); ok {
-		s.st.order = slices.Delete(s.st.order, i, i+1)
-	}
 }

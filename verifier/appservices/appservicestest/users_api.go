@@ -3,7 +3,6 @@ package appservicestest
 import (
 	"net/http"
 	"slices"
-	"strconv"
 	"unicode/utf8"
 )
 
@@ -53,10 +52,15 @@ func (s *Server) userJSONLocked(u *user) userJSON {
 	data := map[string]any{}
 	pdata := map[string]any{}
 	providerID := s.st.anonProviderID
-	if u.provider == providerLocalUserpass {
+	switch u.provider {
+	case providerLocalUserpass:
 		data["email"] = u.email
 		pdata["email"] = u.email
 		providerID = s.st.localProviderID
+	case providerAPIKey:
+		data["name"] = u.name
+		pdata["name"] = u.name
+		providerID = s.st.apiKeyProviderID
 	}
 	var lastAuth int64
 	if !u.lastAuth.IsZero() {
@@ -67,7 +71,7 @@ func (s *Server) userJSONLocked(u *user) userJSON {
 		Identities: []identityJSON{{
 			ID: u.identityID, ProviderType: u.provider, ProviderID: providerID, ProviderData: pdata,
 		}},
-		Type:                   "normal",
+		Type:                   u.typ,
 		CreationDate:           u.created.Unix(),
 		LastAuthenticationDate: lastAuth,
 		Disabled:               u.disabled,
@@ -98,7 +102,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, err := s.addUserLocked(email, password, providerLocalUserpass)
+	u, err := s.addUserLocked(email, hashPassword(password), providerLocalUserpass)
 	if err != nil {
 		// Not in the spec: the backend's AccountNameInUse code, with 409.
 		writeError(w, http.StatusConflict, "name already in use", codeAccountNameInUse)
@@ -178,90 +182,6 @@ func (s *Server) handleRevokeSessions(w http.ResponseWriter, r *http.Request) {
 		s.revokeLocked(u)
 		writeNoContent(w)
 	})
-}
-
-// handleListPendingUsers answers one page of pending users in _id order,
-// starting after the exclusive cursor "after".
-func (s *Server) handleListPendingUsers(w http.ResponseWriter, r *http.Request) {
-	after := r.URL.Query().Get("after")
-	if after != "" && !validID(after) {
-		badRequest(w, "invalid after: expected an ObjectId")
-		return
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	i, _ := slices.BinarySearchFunc(s.st.pending, after, func(p *pendingUser, id string) int {
-		return compareStrings(p.id, id)
-	})
-	if after != "" && i < len(s.st.pending) && s.st.pending[i].id == after {
-		i++
-	}
-	page := make([]pendingJSON, 0, pageSize)
-	for _, p := range s.st.pending[i:min(i+pageSize, len(s.st.pending))] {
-		page = append(page, pendingJSON{
-			ID: p.id, UserID: "", DomainID: DefaultDomainID,
-			LoginIDs: []loginIDJSON{{IDType: "email", ID: p.email}},
-		})
-	}
-	writeJSON(w, http.StatusOK, page)
-}
-
-// handleListUsers answers one page of users ordered by _id (creation order),
-// ascending or with desc=true descending, after the exclusive cursor "after".
-// sort accepts only "_id"; the status and provider_types filters realm-cli
-// sends are not in the spec and are ignored, like any other parameter.
-func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if v := q.Get("sort"); v != "" && v != "_id" {
-		badRequest(w, "invalid sort: only _id is supported")
-		return
-	}
-	desc := false
-	if v := q.Get("desc"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			badRequest(w, "invalid desc: expected a boolean")
-			return
-		}
-		desc = b
-	}
-	after := q.Get("after")
-	if after != "" && !validID(after) {
-		badRequest(w, "invalid after: expected an ObjectId")
-		return
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	order := s.st.order
-	page := make([]userJSON, 0, pageSize)
-	if !desc {
-		i, found := slices.BinarySearch(order, after)
-		if found {
-			i++
-		}
-		for _, id := range order[i:min(i+pageSize, len(order))] {
-			page = append(page, s.userJSONLocked(s.st.users[id]))
-		}
-	} else {
-		j := len(order)
-		if after != "" {
-			j, _ = slices.BinarySearch(order, after) // ids strictly below after
-		}
-		for k := j - 1; k >= 0 && len(page) < pageSize; k-- {
-			page = append(page, s.userJSONLocked(s.st.users[order[k]]))
-		}
-	}
-	writeJSON(w, http.StatusOK, page)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // handleResetEmail changes a local-userpass user's email. Per the spec: 400

@@ -278,3 +278,44 @@ func TestResetEmail(t *testing.T) {
 	_, err = s.LoginUser("ada@example.com", "password1")
 	assert.ErrorIs(t, err, ErrInvalidPassword)
 }
+
+func TestListUsersFilters(t *testing.T) {
+	s := newTestServer(t)
+	admin, _ := adminTokens(t, s)
+	var local, anon, disabled []string
+	for i := range 60 {
+		local = append(local, s.AddUser(fmt.Sprintf("u%02d@example.com", i), "password1"))
+		if i%3 == 0 {
+			anon = append(anon, s.AddAnonUser())
+		}
+	}
+	for _, id := range local[:55] {
+		require.Equal(t, 204, do(t, s, "PUT", appURL(s)+"/users/"+id+"/disable", admin, nil).status)
+		disabled = append(disabled, id)
+	}
+	enabled := append(slices.Clone(local[55:]), anon...)
+	slices.Sort(enabled)
+
+	tests := []struct {
+		name string
+		q    url.Values
+		want []string
+	}{
+		{"disabled, first page", url.Values{"status": {"disabled"}}, disabled[:50]},
+		{"disabled, next page", url.Values{"status": {"disabled"}, "after": {disabled[49]}}, disabled[50:]},
+		{"enabled", url.Values{"status": {"enabled"}}, enabled},
+		{"anon-user", url.Values{"provider_types": {"anon-user"}}, anon},
+		{"enabled local-userpass, desc", url.Values{"status": {"enabled"}, "provider_types": {"local-userpass"}, "desc": {"true"}},
+			[]string{local[59], local[58], local[57], local[56], local[55]}},
+		{"two provider types", url.Values{"status": {"enabled"}, "provider_types": {"local-userpass,anon-user"}}, enabled},
+		{"a type nobody has", url.Values{"provider_types": {"api-key"}}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, listIDs(t, s, admin, "/users", tt.q))
+		})
+	}
+	r := do(t, s, "GET", appURL(s)+"/users?status=gone", admin, nil)
+	require.Equal(t, 400, r.status)
+	assert.Equal(t, "BadRequest", r.object(t)["error_code"])
+}
