@@ -33,6 +33,10 @@ type emulatorFlags struct {
 	tokenTTL, latency, jitter   time.Duration
 	strictRevocation            bool
 	seedUsers                   stringSlice
+	malformedTokenStatus        int
+	confirmation                string
+	confirmFunctionURL          string
+	resetFunctionURL            string
 }
 
 func (c emulatorCommand) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,6 +54,10 @@ func (c emulatorCommand) run(ctx context.Context, args []string, stdout, stderr 
 	fs.DurationVar(&f.jitter, "latency-jitter", 0, "random extra delay, up to this much, added to every Admin API call")
 	fs.BoolVar(&f.strictRevocation, "strict-revocation", false, "refuse tokens of revoked sessions and disabled or deleted users at once (App Services does not)")
 	fs.Var(&f.seedUsers, "seed-user", "create a user `email:password` at start (repeatable; comma-separated in the environment)")
+	fs.IntVar(&f.malformedTokenStatus, "malformed-token-status", 401, "status verify_token answers for a malformed or badly signed token: 401 (the docs) or 400 (the OpenAPI spec)")
+	fs.StringVar(&f.confirmation, "confirmation", "auto", "how email/password registrations are confirmed: auto (at once), email (pending until confirmed: by the Admin API, the emulator sends no mail) or function (--confirm-function-url decides)")
+	fs.StringVar(&f.confirmFunctionURL, "confirm-function-url", "", "with --confirmation function: `URL` POSTed the confirmation function's arguments [{token, tokenId, username}], answering its result {\"status\": \"success\"|\"pending\"|\"fail\"}")
+	fs.StringVar(&f.resetFunctionURL, "reset-function-url", "", "`URL` POSTed the password reset function's arguments [{username, password, token, tokenId, currentPasswordValid}, ...], answering {\"status\"}; empty: reset emails (not sent)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tokenguard emulator [flags]")
 		fmt.Fprintln(stderr, "\nServe an in-memory emulator of the App Services Admin and client APIs, for tests")
@@ -73,19 +81,37 @@ func (c emulatorCommand) run(ctx context.Context, args []string, stdout, stderr 
 		return usagef("--public-key and --private-key must not be empty")
 	case f.groupID == "" || f.appID == "" || f.clientAppID == "":
 		return usagef("--group-id, --app-id and --client-app-id must not be empty")
+	case f.malformedTokenStatus != 400 && f.malformedTokenStatus != 401:
+		return usagef("--malformed-token-status must be 400 or 401")
+	}
+	mode, err := appservicestest.ParseConfirmationMode(f.confirmation)
+	switch {
+	case err != nil:
+		return usagef("--confirmation %q: want auto, email or function", f.confirmation)
+	case (mode == appservicestest.ConfirmFunction) != (f.confirmFunctionURL != ""):
+		return usagef("--confirm-function-url is needed with --confirmation function, and only then")
 	}
 	if !isLoopback(f.listen) {
 		fmt.Fprintf(stderr, "tokenguard emulator: warning: %s is not a loopback address; this is a test emulator with well-known keys, not a service\n", f.listen)
 	}
 
-	s, err := appservicestest.Start(
+	opts := []appservicestest.Option{
 		appservicestest.WithAddr(f.listen),
 		appservicestest.WithIDs(f.groupID, f.appID, f.clientAppID),
 		appservicestest.WithKeys(f.publicKey, f.privateKey),
 		appservicestest.WithTokenTTL(f.tokenTTL),
 		appservicestest.WithLatency(f.latency, f.jitter),
 		appservicestest.WithStrictRevocation(f.strictRevocation),
-	)
+		appservicestest.WithMalformedTokenStatus(f.malformedTokenStatus),
+		appservicestest.WithConfirmation(mode),
+	}
+	if f.confirmFunctionURL != "" {
+		opts = append(opts, appservicestest.WithConfirmationFunction(appservicestest.FunctionURL(f.confirmFunctionURL)))
+	}
+	if f.resetFunctionURL != "" {
+		opts = append(opts, appservicestest.WithResetFunction(appservicestest.FunctionURL(f.resetFunctionURL)))
+	}
+	s, err := appservicestest.Start(opts...)
 	if err != nil {
 		return err
 	}
@@ -102,6 +128,7 @@ func (c emulatorCommand) run(ctx context.Context, args []string, stdout, stderr 
 	fmt.Fprintf(stdout, "app id:        %s\n", f.appID)
 	fmt.Fprintf(stdout, "client app id: %s\n", f.clientAppID)
 	fmt.Fprintf(stdout, "public key:    %s\n", f.publicKey)
+	fmt.Fprintf(stdout, "confirmation:  %s\n", mode)
 	for i, u := range seeds {
 		fmt.Fprintf(stdout, "seeded user:   %s id %s\n", u.email, ids[i])
 	}
