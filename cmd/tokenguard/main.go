@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"emulator":     {"run an in-memory App Services emulator for tests and demos", runEmulator},
 	"proxy":        {"authenticate requests and forward them to an upstream", runProxy},
 	"forward-auth": {"answer the auth subrequests of nginx, Traefik, Caddy or Envoy", runForwardAuth},
+	"version":      {"print the version, commit and build date (also: tokenguard --version)", runVersion},
 }
 
 func main() {
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return 0
+	case "--version", "-version":
+		name = "version"
 	}
 	cmd, ok := commands[name]
 	if !ok {
