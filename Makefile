@@ -25,6 +25,12 @@ build: ## Build the tokenguard binary into bin/.
 test: vet examples ## Run the whole suite with the race detector, then the allocation tests without it (includes the nginx end-to-end test when nginx is installed).
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
 	@$(MAKE) --no-print-directory test-allocs
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory test-sdk; \
+	else echo "test: skipping the Realm Web SDK test (sdktest/): node and npm are needed (make test-sdk)"; fi
+
+.PHONY: test-sdk
+test-sdk: build ## Run the Realm Web SDK against bin/tokenguard emulator and proxy: npm ci and node --test in sdktest/.
+	cd sdktest && npm ci --no-audit --no-fund && TOKENGUARD_BIN=$(CURDIR)/bin/tokenguard node --test realm-web.test.mjs
 
 # The allocation tests skip under -race, whose instrumentation allocates: this
 # runs them without it, and fails if any of them did not run.
