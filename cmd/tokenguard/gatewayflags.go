@@ -11,6 +11,7 @@ import (
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/internal/gateway"
 	"github.com/tokenguard/tokenguard/middleware"
+	"github.com/tokenguard/tokenguard/replicas"
 	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
@@ -23,6 +24,7 @@ type gatewayFlags struct {
 	cacheTTL, negativeTTL, staleIfError time.Duration
 	verifyTimeout, shutdownTimeout      time.Duration
 	revokeSecret, identityPrefix        string
+	redisURL, redisKeyPrefix            string
 	passToken, trustForwardedURI        bool
 	skipPaths                           stringSlice
 	logFormat, logLevel                 string
@@ -47,6 +49,9 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 	fs.DurationVar(&f.verifyTimeout, "verify-timeout", gateway.DefaultVerifyTimeout, "bound on one verification (and on each Admin API call)")
 	fs.IntVar(&f.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "upstream verifications in progress at once (with the cache on)")
 	fs.StringVar(&f.revokeSecret, "revoke-secret", "", "HMAC secret of the revoke webhook (POST /revoke on the admin listener); empty: webhook off")
+	fs.StringVar(&f.redisURL, "redis-url", "", "share revocations with every replica through this Redis (`URL` redis://[user:password@]host:port/db, rediss:// for TLS); "+
+		"replicas load them before they are ready; empty: revocations live in this process only")
+	fs.StringVar(&f.redisKeyPrefix, "redis-key-prefix", replicas.DefaultKeyPrefix, "prefix of the Redis keys and channel, so that several apps can share one Redis")
 	fs.BoolVar(&f.passToken, "pass-token", false, "forward the client's token upstream; by default it is removed once verified")
 	fs.StringVar(&f.identityPrefix, "identity-prefix", middleware.DefaultIdentityPrefix, "prefix of the identity headers; client headers with it are always removed")
 	skipHelp := "path `prefix` served without authentication, whole segments, clean paths of [A-Za-z0-9._~/-] only (repeatable; comma-separated in the environment)"
@@ -98,6 +103,8 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		VerifyTimeout:     f.verifyTimeout,
 		MaxInflight:       f.maxInflight,
 		RevokeSecret:      f.revokeSecret,
+		RedisURL:          f.redisURL,
+		RedisKeyPrefix:    f.redisKeyPrefix,
 		PassToken:         f.passToken,
 		IdentityPrefix:    f.identityPrefix,
 		SkipPaths:         f.skipPaths,
@@ -115,6 +122,7 @@ var configFlags = map[string]string{
 	"CacheTTL": "cache-ttl", "NegativeTTL": "negative-ttl", "StaleIfError": "stale-if-error",
 	"VerifyTimeout": "verify-timeout", "MaxInflight": "max-inflight", "IdentityPrefix": "identity-prefix",
 	"SkipPaths": "skip-path", "ShutdownTimeout": "shutdown-timeout", "TrustForwardedURI": "trust-forwarded-uri",
+	"RedisURL": "redis-url", "RedisKeyPrefix": "redis-key-prefix",
 }
 
 // newLogger returns the logger --log-format and --log-level describe,

@@ -20,9 +20,15 @@ const (
 //
 //	GET  /metrics  the gateway's registry (process, Go runtime, middleware and cache metrics)
 //	GET  /healthz  200 while the process runs
-//	GET  /readyz   200 once the start-up admin login succeeded and until shutdown begins, else 503
+//	GET  /readyz   200 once the start-up admin login succeeded (and, with a
+//	               shared revocation feed, its set was loaded) and until
+//	               shutdown begins, else 503
 //	POST /revoke   the revoke webhook, when there is one; 404 otherwise
-func adminHandler(reg *prometheus.Registry, state *atomic.Int32, revoke http.Handler) http.Handler {
+func adminHandler(reg *prometheus.Registry, state *atomic.Int32, revoke http.Handler, shared bool) http.Handler {
+	starting := "starting: the Admin API login has not succeeded yet\n"
+	if shared {
+		starting = "starting: the Admin API login has not succeeded yet, or the shared revocations are not loaded yet\n"
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		Registry:      reg, // promhttp's own error counter
@@ -36,7 +42,7 @@ func adminHandler(reg *prometheus.Registry, state *atomic.Int32, revoke http.Han
 		case stateReady:
 			writeText(w, http.StatusOK, "ready\n")
 		case stateStarting:
-			writeText(w, http.StatusServiceUnavailable, "starting: the Admin API login has not succeeded yet\n")
+			writeText(w, http.StatusServiceUnavailable, starting)
 		default:
 			writeText(w, http.StatusServiceUnavailable, "shutting down\n")
 		}

@@ -3,9 +3,11 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
+	"github.com/tokenguard/tokenguard/replicas"
 	"github.com/tokenguard/tokenguard/verifier"
 	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
@@ -15,7 +17,9 @@ import (
 // identity headers in front of that, all counting into one registry.
 type chain struct {
 	client *appservices.Client
-	cache  *cache.Cache // nil when Config.CacheSize is 0
+	cache  *cache.Cache   // nil when Config.CacheSize is 0
+	feed   *replicas.Feed // revocations shared through Redis; nil without Config.RedisURL
+	rdb    *redis.Client  // the feed's; nil without it
 	auth   *middleware.Middleware
 	reg    *prometheus.Registry
 	skip   func(string, bool) bool
@@ -23,9 +27,10 @@ type chain struct {
 }
 
 // newChain builds the chain of a normalized Config. Each part is built on
-// the one below it, and the cache is registered with the client as a
-// Revoker once both exist: revocations through the client's Users
-// operations purge it at once.
+// the one below it, and the cache (or, with Config.RedisURL, the feed that
+// shares revocations with the other replicas and applies them to the cache)
+// is registered with the client as a Revoker once both exist: revocations
+// through the client's Users operations purge it at once.
 func newChain(c Config, skips []string) (*chain, error) {
 	ch := &chain{reg: prometheus.NewRegistry(), skip: skipFunc(skips), ownHC: c.HTTPClient == nil}
 	ch.reg.MustRegister(
@@ -57,8 +62,23 @@ func newChain(c Config, skips []string) (*chain, error) {
 			Now:           c.Now,
 			Registerer:    ch.reg,
 		})
-		client.OnRevoke(ch.cache)
 		v = ch.cache
+		var revoker verifier.Revoker = ch.cache
+		if c.RedisURL != "" {
+			opt, err := redis.ParseURL(c.RedisURL) // checked by normalize
+			if err != nil {
+				return nil, err
+			}
+			ch.rdb = redis.NewClient(opt)
+			ch.feed = replicas.New(ch.rdb, ch.cache, replicas.Options{
+				KeyPrefix:  c.RedisKeyPrefix,
+				Logger:     c.Logger,
+				Registerer: ch.reg,
+				Now:        c.Now,
+			})
+			revoker = ch.feed
+		}
+		client.OnRevoke(revoker)
 	}
 
 	opts := []middleware.Option{
@@ -82,4 +102,16 @@ func newChain(c Config, skips []string) (*chain, error) {
 	}
 	ch.auth = middleware.New(v, opts...)
 	return ch, nil
+}
+
+// revoker is where revocations go: the feed when there is one, else the
+// cache; nil without a cache.
+func (ch *chain) revoker() verifier.Revoker {
+	switch {
+	case ch.feed != nil:
+		return ch.feed
+	case ch.cache != nil:
+		return ch.cache
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
 	"github.com/tokenguard/tokenguard/verifier/appservices"
@@ -82,6 +83,16 @@ type Config struct {
 	// listener's POST /revoke (see middleware.NewRevokeWebhook). It needs
 	// the cache: with CacheSize 0 the webhook stays off, with a warning.
 	RevokeSecret string
+	// RedisURL, if not empty, shares revocations with every replica that
+	// uses the same Redis and KeyPrefix (package replicas): redis:// or
+	// rediss:// (TLS), user and password in the URL. A revocation through
+	// the webhook is written there first, and each replica loads the whole
+	// set before it reports ready. It needs the cache. Empty: revocations
+	// live in this process only.
+	RedisURL string
+	// RedisKeyPrefix starts the Redis keys and channel, so that several
+	// apps can share one Redis. Default: replicas.DefaultKeyPrefix.
+	RedisKeyPrefix string
 	// PassToken forwards the client's credential upstream; by default it is
 	// removed once verified.
 	PassToken bool
@@ -124,6 +135,12 @@ type Config struct {
 	Backoff Backoff
 	// Engine builds the data path's HTTP engine. If nil, NetHTTP is used.
 	Engine EngineFunc
+}
+
+// redactURLError returns err's message with raw, which may carry a
+// password, replaced.
+func redactURLError(err error, raw string) string {
+	return strings.ReplaceAll(err.Error(), raw, "[the URL]")
 }
 
 // appServices is the App Services client's part of c.
@@ -179,6 +196,14 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 		}
 	default:
 		return c, nil, nil, fieldErr("Mode", "%v is neither ModeProxy nor ModeForwardAuth", c.Mode)
+	}
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			return c, nil, nil, fieldErr("RedisURL", "%v", redactURLError(err, c.RedisURL))
+		}
+		if c.CacheSize == 0 {
+			return c, nil, nil, fieldErr("RedisURL", "shared revocations live in the cache, and the cache is off (CacheSize 0)")
+		}
 	}
 	if err := c.appServices().Validate(); err != nil {
 		var ce *appservices.ConfigError

@@ -48,10 +48,10 @@ func New(cfg Config) (*Gateway, error) {
 		if c.Now != nil {
 			opts = append(opts, middleware.WithWebhookClock(c.Now))
 		}
-		revoke = middleware.NewRevokeWebhook(ch.cache, []byte(c.RevokeSecret), opts...)
+		revoke = middleware.NewRevokeWebhook(ch.revoker(), []byte(c.RevokeSecret), opts...)
 	}
 	g := &Gateway{cfg: c, chain: ch, ready: make(chan struct{})}
-	g.admin = adminHandler(ch.reg, &g.state, revoke)
+	g.admin = adminHandler(ch.reg, &g.state, revoke, ch.feed != nil)
 	g.engine, err = c.Engine(DataPath{
 		Mode:     c.Mode,
 		Auth:     ch.auth,
@@ -92,6 +92,21 @@ func (g *Gateway) Run(ctx context.Context, data, admin net.Listener) error {
 	if g.chain.ownHC {
 		defer g.chain.client.CloseIdleConnections()
 	}
+	feedDone := make(chan struct{})
+	if g.chain.feed != nil {
+		feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+		go func() {
+			defer close(feedDone)
+			_ = g.chain.feed.Run(feedCtx)
+		}()
+		defer func() { // after the drain: revocations keep arriving until the end
+			stopFeed()
+			<-feedDone
+			_ = g.chain.rdb.Close()
+		}()
+	} else {
+		close(feedDone)
+	}
 
 	errc := make(chan error, 2)
 	pending := 1
@@ -116,9 +131,25 @@ func (g *Gateway) Run(ctx context.Context, data, admin net.Listener) error {
 	go func() {
 		defer close(loginDone)
 		err := loginWithRetry(loginCtx, g.chain.client.Login, g.cfg.Backoff, log)
-		if err == nil && g.state.CompareAndSwap(stateStarting, stateReady) {
+		if err != nil {
+			return
+		}
+		if f := g.chain.feed; f != nil {
+			// A replica that never loaded the shared revocations knows none
+			// of them: it must not serve.
+			select {
+			case <-f.Loaded():
+			case <-loginCtx.Done():
+				return
+			}
+		}
+		if g.state.CompareAndSwap(stateStarting, stateReady) {
 			close(g.ready)
-			log.Info("tokenguard: ready: logged in to the Admin API")
+			if g.chain.feed != nil {
+				log.Info("tokenguard: ready: logged in to the Admin API; shared revocations loaded")
+			} else {
+				log.Info("tokenguard: ready: logged in to the Admin API")
+			}
 		}
 	}()
 
