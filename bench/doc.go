@@ -1,6 +1,6 @@
 // Package bench holds tokenguard's in-process benchmarks of the whole request
 // path: net/http handler, middleware, cache and verifier client, with the
-// App Services emulator (package verifiertest) on loopback behind them. It
+// App Services emulator (package appservicestest) on loopback behind them. It
 // has no API; its _test.go files are the benchmarks, and bench/load is the
 // load harness that runs real processes.
 //

@@ -54,7 +54,7 @@
 // low bits. Each shard is a hashicorp/golang-lru/v2 simplelru.LRU under the
 // shard's sync.RWMutex. Size is divided evenly among the shards, so with
 // keys spread at random the cache starts evicting slightly before it holds
-// Size entries (at 1,000,000 entries in 32 shards, about 99.8% full).
+// Size entries.
 //
 // Eviction is CLOCK (second chance), an approximation of LRU that lets a hit
 // record recency without an exclusive lock: a hit only sets the entry's
@@ -70,15 +70,9 @@
 // The verified table indexes entries by user for Revoke: a per-shard map from
 // user id to the head of a doubly linked list threaded through the entries.
 // The LRU's eviction callback unlinks, so every way an entry leaves (eviction,
-// replacement, Revoke, Purge) keeps the index exact. Measured at 1,000,000
-// users with one token each (the worst case), the index costs 72 B per entry
-// (56 B of map, 16 B of links), where a map[user][]key would cost 117 B and
-// a map[user]map[key]struct{} 312 B.
-//
-// Measured with BenchmarkMemoryPerEntry at 1,000,000 entries of distinct
-// users, each *verifier.User taking 256 B: 494 B of live heap per entry, of
-// which 238 B are the cache's own (simplelru's list element 80 B, the entry
-// 64 B, the LRU map and the user index the rest).
+// replacement, Revoke, Purge) keeps the index exact. Linked lists
+// threaded through the entries cost less per entry than a map of slices or
+// of sets of keys (BenchmarkMemoryPerEntry measures the whole).
 //
 // # Keys
 //
@@ -112,24 +106,13 @@
 //     for inputs he chooses, but a collision between two tokens of his own
 //     gains him nothing.
 //
-// Alternatives, measured by BenchmarkKey (key computation and a hit in a
-// 100,000-entry map, ~405-byte tokens; medians of 6 runs on the 2-core
-// development machine):
-//
-//	maphash 128-bit key      ~65 ns   16 B per entry
-//	sha256 (first 128 bits) ~420 ns   16 B per entry
-//	raw token as map key     ~47 ns  ~420 B per entry (the token and its header)
-//
-// The same two hashes through maphash.String cost ~100 ns: it feeds the
-// runtime 128 bytes at a time, four calls per pass for such a token
-// (callgrind: ~990 instructions for the key of a 469-byte token, against
-// ~420 with maphash.Comparable).
-//
-// sha256 gives a cryptographic argument but costs three times the whole hit
-// budget. The raw token is the fastest and exact, but nearly doubles the
-// memory per entry (past the 512 B bar) and keeps every live credential in
-// the heap, readable from a core dump. The maphash key costs two passes over
-// the token and 16 bytes.
+// Alternatives, compared by BenchmarkKey: a sha256 key gives a
+// cryptographic argument but costs several times a whole hit; the raw token
+// as the map key is exact and fast but multiplies the memory per entry and
+// keeps every live credential in the heap, readable from a core dump. The
+// maphash key costs two passes over the token and 16 bytes; maphash.String
+// would feed the runtime 128 bytes at a time, several calls per pass for a
+// token of App Services' size, where maphash.Comparable makes one.
 //
 // # Negative cache
 //
@@ -153,8 +136,8 @@
 // App Services keeps accepting an access token until it expires even after
 // the user's sessions were revoked or the user was disabled or deleted.
 // Revoke (the Cache is a verifier.Revoker: register it with
-// appservices.Client.OnRevoke, or hand it to the revoke webhook) closes that gap for this
-// process: it drops the user's cached entries and remembers, for
+// appservices.Client.OnRevoke, or hand it to the revoke webhook) closes that
+// gap for this process: it drops the user's cached entries and remembers, for
 // MaxTokenLifetime + ClockSkew after the revocation time, to refuse the
 // user's tokens issued at or before it with verifier.ErrRevoked. The check
 // runs on the miss path only, before the upstream call on the token's own
@@ -203,28 +186,10 @@
 // hit neither allocates nor makes cores contend; the other label children are
 // resolved once, in New. Without a Registerer nothing is counted.
 //
-// # Performance
+// # The pre-check's parser
 //
-// On the 2-core development machine (AMD EPYC, KVM), ~405-byte tokens,
-// go test -bench . -benchmem -cpu 1,2: BenchmarkHit as medians of 8 runs
-// interleaved with those of the previous key scheme, BenchmarkHitParallel
-// as bench/scaling.sh reports it (20 rounds, speed-ups within each round):
-//
-//	BenchmarkHit metrics=off            ~118 ns/op (-27% against maphash.String
-//	BenchmarkHit metrics=on             ~110 ns/op  keys, -37% with metrics on)
-//	  of which the key ~45 ns (~420 instructions) and the clock read ~40 ns
-//	  (time.Since; time.Now costs ~70 ns here); 0 B/op, 0 allocs/op
-//	BenchmarkHitParallel -cpu 1         ~158 ns/op, 1,024 tokens over 32 shards
-//	BenchmarkHitParallel -cpu 2         ~85 ns/op: 1.69x (median of the rounds;
-//	                                    1.57-1.69x over four runs); CPU per hit
-//	                                    grows 7-25% (cpu-ns/op 159 -> 169 here)
-//	BenchmarkMemoryPerEntry             494 B/entry at 1,000,000 entries with
-//	                                    256 B users: 238 B is the cache's
-//	BenchmarkPrecheck (miss path only)  ~8.0 µs golang-jwt into a struct,
-//	                                    ~6.9 µs by hand, ~11.4 µs into MapClaims
-//
-// The pre-check uses golang-jwt's ParseUnverified: decoding by hand saves
-// about a microsecond on a path that goes on to an upstream HTTP call, and
-// the library reads the header exactly (FuzzPrecheck found a hand decoder
+// The pre-check uses golang-jwt's ParseUnverified: decoding by hand would
+// save little on a path that goes on to an upstream HTTP call, and the
+// library reads the header exactly (FuzzPrecheck found a hand decoder
 // taking "Alg" for "alg", as encoding/json matches struct fields).
 package cache

@@ -50,7 +50,7 @@ func (m *Middleware) logDecision(ctx context.Context, src TokenSource, d *Decisi
 		attrs = append(attrs, slog.String("user_id", d.User.ID))
 	}
 	if d.Err != nil {
-		attrs = append(attrs, slog.String("error", d.Err.Error())) // scrubbed by verify
+		attrs = append(attrs, slog.String("error", d.Err.Error())) // scrubbed by classify
 	}
 	if d.Kind == KindUnavailable {
 		attrs = append(attrs, slog.Duration("retry_after", d.RetryAfter))

@@ -9,7 +9,7 @@
 //     middleware.New(cache.New(verifier client)) in front of a handler that
 //     checks every admitted request against the ground truth (the emulator
 //     issued the token to that user, the user exists, the token was issued
-//     after any revocation of the user), over a verifiertest emulator. The
+//     after any revocation of the user), over an appservicestest emulator. The
 //     emulator, the client and the cache share one fake clock, so cache TTLs
 //     and stale windows are crossed without sleeping. For each fault (500,
 //     502, 503, 429 with Retry-After, connection reset, connection refused,

@@ -18,10 +18,9 @@ import (
 // what a gateway in front of one HTTP/1.1 upstream needs. It builds the
 // outbound request by hand (one shallow copy of the incoming request, one
 // URL, one header map), calls the Transport directly and copies the answer
-// through a pooled buffer. Measured under wrk -t2 -c64 when it was written,
-// ~55 µs of gateway CPU per request where a tuned httputil.ReverseProxy took
-// ~71 µs (its Rewrite hook clones the request and its headers, and it sets
-// up 1xx tracing per request); BenchmarkProxy compares the two in-process.
+// through a pooled buffer, where httputil.ReverseProxy's Rewrite hook clones
+// the request and its headers and sets up 1xx tracing per request;
+// BenchmarkProxy compares the two in-process (figures in bench/README.md).
 // WebSocket upgrades, which need the connection hijacked and spliced, go
 // through httputil.ReverseProxy with the same header rules; any other
 // Upgrade (h2c among them) is not honoured, and the request goes on as plain

@@ -156,7 +156,7 @@ func TestOperationErrors(t *testing.T) {
 			code: CodeBadRequest, message: "bad request"},
 		{name: "401 without code", status: 401, body: `{"error":"unauthorized"}`, message: "unauthorized"},
 		// An "invalid session" 401 without a code is about the admin session
-		// (APPSERVICES.md): renewed and retried once, like InvalidSession.
+		// (MongoDB's Admin API authentication docs): renewed and retried once, like InvalidSession.
 		{name: "401 invalid session without code", status: 401, body: `{"error":"invalid session: valid Issuer required"}`,
 			message: "invalid session: valid Issuer required", calls: 2},
 		{name: "500", status: 500, body: `{"error":"internal"}`, message: "internal", unavailable: true},
