@@ -28,6 +28,7 @@ type harness struct {
 	client *http.Client // admin calls: webhook, metrics
 
 	wrkBin, nginxBin, plainBin, tgBin string
+	redisBin                          string // "" when redis-server is not installed
 	tgBuildErr                        string
 	script                            string // the wrk Lua script on disk
 	secret                            string // tokenguard --revoke-secret
@@ -67,6 +68,9 @@ func newHarness(ctx context.Context, cfg config) (*harness, error) {
 		h.nginxBin = p
 	} else if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
 		h.nginxBin = "/usr/sbin/nginx"
+	}
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		h.redisBin = p
 	}
 	if h.script, err = writeWrkScript(h.tmp); err != nil {
 		return h, err
@@ -127,7 +131,7 @@ func (h *harness) goBuild(ctx context.Context, out, pkg string) (string, error) 
 // cannot start is recorded as unavailable and left out of every scenario.
 func (h *harness) startSystems(ctx context.Context) {
 	for _, id := range h.cfg.only {
-		if (id == "d" || id == "e") && h.nginxBin == "" {
+		if (id == "d" || id == "e" || id == "f") && h.nginxBin == "" {
 			h.unavailable[id] = "nginx is not installed (Debian: apt-get install nginx-light)"
 			continue
 		}

@@ -59,7 +59,7 @@ func parseFlags(args []string) (config, error) {
 	var only, scen string
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.StringVar(&c.out, "out", "", "results directory (default bench/results/<YYYY-MM-DD> under the module root)")
-	fs.StringVar(&only, "only", "a,b,c,d,e", "systems to run, comma-separated: a direct, b plain proxy, c tokenguard proxy, d nginx+forward-auth, e nginx+proxy_cache+forward-auth")
+	fs.StringVar(&only, "only", "a,b,c,d,e", "systems to run, comma-separated: a direct, b plain proxy, c tokenguard proxy, d nginx+forward-auth, e nginx+proxy_cache+forward-auth, f nginx+2 forward-auth replicas sharing Redis (not run by default)")
 	fs.StringVar(&scen, "scenarios", strings.Join(scenarioNames, ","), "scenarios to run, comma-separated")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "length of each wrk run")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per scenario; systems take turns within each round")
@@ -96,7 +96,7 @@ func parseFlags(args []string) (config, error) {
 	c.scenarios = splitList(scen)
 	for _, id := range c.only {
 		if specOf(id).Name == id {
-			return c, fmt.Errorf("-only: unknown system %q (want a, b, c, d or e)", id)
+			return c, fmt.Errorf("-only: unknown system %q (want a, b, c, d, e or f)", id)
 		}
 	}
 	for _, s := range c.scenarios {

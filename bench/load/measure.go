@@ -213,3 +213,43 @@ func parseMetrics(r io.Reader, names ...string) map[string]float64 {
 	}
 	return out
 }
+
+// receivedRevocations reads tokenguard_revocations_received_total from the
+// admin listener at admin.
+func (h *harness) receivedRevocations(ctx context.Context, admin string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "tokenguard_revocations_received_total "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, nil
+}
+
+// awaitReceived waits until the replica at admin has received at least n
+// revocations through the feed; the bound only keeps a broken replica from
+// stalling the run.
+func (h *harness) awaitReceived(ctx context.Context, admin string, n float64) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := h.receivedRevocations(ctx, admin)
+		if err == nil && got >= n {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("replica %s: %v of %v revocations received within 5s (%v)", admin, got, n, err)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func TestRenderNginxTemplates(t *testing.T) {
 	root, err := moduleRoot()
 	require.NoError(t, err)
 	c := nginxConf{Root: true, Dir: "/tmp/x", Workers: 2, Listen: "127.0.0.1:1001", Upstream: "127.0.0.1:1002",
-		Auth: "127.0.0.1:1003", CacheValid: "2s"}
+		Auths: []string{"127.0.0.1:1003"}, CacheValid: "2s"}
 	for _, tt := range []struct {
 		file string
 		want []string

@@ -117,7 +117,7 @@ func (h *harness) writeReport() (string, error) {
 }
 
 func shortName(id string) string {
-	return map[string]string{"a": "direct", "b": "plain proxy", "c": "tokenguard", "d": "nginx+fa", "e": "nginx cache"}[id]
+	return map[string]string{"a": "direct", "b": "plain proxy", "c": "tokenguard", "d": "nginx+fa", "e": "nginx cache", "f": "nginx+2 fa+redis"}[id]
 }
 
 func (h *harness) markdown(rf resultsFile, s sums) string {

@@ -197,6 +197,7 @@ func (h *harness) revokeScenario() *scenario {
 				return r
 			}
 			h.up.startTracking()
+			r0Err := ""
 			done := make(chan runResult, 1)
 			go func() {
 				run := h.mainWrk(s, file, false)
@@ -205,16 +206,30 @@ func (h *harness) revokeScenario() *scenario {
 				done <- r
 			}()
 			var non2xx, status int
+			var propagation time.Duration // longest wait for the other replicas
+			base := make([]float64, len(s.Peers))
+			for i, peer := range s.Peers {
+				base[i], _ = h.receivedRevocations(ctx, peer)
+			}
 			t0 := time.Now()
 			select {
 			case <-ctx.Done():
 			case <-time.After(h.cfg.duration / 2):
 				t0 = time.Now()
-				for _, a := range accts[:min(h.cfg.revokeN, len(accts))] {
+				for k, a := range accts[:min(h.cfg.revokeN, len(accts))] {
 					code, err := h.revoke(ctx, s, a.UserID, time.Now())
 					if err != nil || code < 200 || code > 299 {
 						non2xx, status = non2xx+1, code
 					}
+					// Replicas that learn it through Redis: counted from
+					// the moment every one of them has it.
+					w := time.Now()
+					for i, peer := range s.Peers {
+						if err := h.awaitReceived(ctx, peer, base[i]+float64(k+1)); err != nil && r0Err == "" {
+							r0Err = err.Error()
+						}
+					}
+					propagation = max(propagation, time.Since(w))
 					// Counted as revoked whatever the webhook answered:
 					// anything admitted from now on is a failure to revoke.
 					h.up.markRevoked(a.UserID, time.Now())
@@ -231,6 +246,12 @@ func (h *harness) revokeScenario() *scenario {
 				r.Extra["revoke_status"] = float64(status)
 			}
 			r.Extra["revoke_calls_us"] = float64(spent.Microseconds())
+			if len(s.Peers) > 0 {
+				r.Extra["propagation_max_ms"] = float64(propagation.Microseconds()) / 1000
+			}
+			if r.Err == "" {
+				r.Err = r0Err
+			}
 			return r
 		},
 	}

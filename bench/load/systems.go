@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/template"
 	"time"
 )
@@ -24,6 +26,7 @@ var systemSpecs = []systemSpec{
 	{"c", "tokenguard proxy", true},
 	{"d", "nginx auth_request -> tokenguard forward-auth", true},
 	{"e", "nginx auth_request + proxy_cache -> forward-auth (cache off)", true},
+	{"f", "nginx auth_request -> 2 forward-auth replicas sharing one Redis", true},
 }
 
 func specOf(id string) systemSpec {
@@ -38,10 +41,11 @@ func specOf(id string) systemSpec {
 // system is a running system under test.
 type system struct {
 	systemSpec
-	URL      string  // where load goes: http://127.0.0.1:port
-	AdminURL string  // tokenguard's admin listener (revoke, metrics), "" if none
-	Cache    string  // who caches, for the report
-	procs    []*proc // whose CPU and RSS count as the gateway's
+	URL      string   // where load goes: http://127.0.0.1:port
+	AdminURL string   // tokenguard's admin listener (revoke, metrics), "" if none
+	Peers    []string // admin listeners of the other replicas, which learn revocations through Redis
+	Cache    string   // who caches, for the report
+	procs    []*proc  // whose CPU and RSS count as the gateway's
 }
 
 // pids lists every process whose CPU and memory count, nginx workers included.
@@ -106,14 +110,81 @@ func (h *harness) startSystem(ctx context.Context, id, tag string, ttl time.Dura
 			return nil, err
 		}
 		s.procs, s.AdminURL = append(s.procs, tg.p), tg.admin
-		ng, url, err := h.startNginx(ctx, id+tag, id == "e", tg.addr, cacheValid)
+		ng, url, err := h.startNginx(ctx, id+tag, id == "e", []string{tg.addr}, cacheValid)
 		if err != nil {
 			return nil, err
 		}
 		s.procs, s.URL = append(s.procs, ng), url
 		return s, nil
+	case "f":
+		rd, err := h.startRedis(ctx, "f"+tag)
+		if err != nil {
+			return nil, err
+		}
+		s.procs = append(s.procs, rd.p)
+		var auths []string
+		for i := range 2 {
+			tg, err := h.startTokenguard(ctx, "forward-auth", fmt.Sprintf("f%s-%d", tag, i), 100_000, ttl, "--redis-url", rd.url)
+			if err != nil {
+				return nil, err
+			}
+			s.procs, auths = append(s.procs, tg.p), append(auths, tg.addr)
+			if i == 0 {
+				s.AdminURL = tg.admin
+			} else {
+				s.Peers = append(s.Peers, tg.admin)
+			}
+		}
+		ng, url, err := h.startNginx(ctx, id+tag, false, auths, "")
+		if err != nil {
+			return nil, err
+		}
+		s.procs, s.URL = append(s.procs, ng), url
+		s.Cache = "tokenguard x2, ttl " + ttl.String() + ", revocations through Redis"
+		return s, nil
 	}
 	return nil, fmt.Errorf("unknown system %q", id)
+}
+
+type redisProc struct {
+	p   *proc
+	url string
+}
+
+// startRedis runs a redis-server of the system's own on a free loopback
+// port, without persistence.
+func (h *harness) startRedis(ctx context.Context, tag string) (*redisProc, error) {
+	if h.redisBin == "" {
+		return nil, fmt.Errorf("redis-server is not installed (Debian: apt-get install redis-server)")
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	dir := filepath.Join(h.tmp, "redis-"+tag)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	p, err := startProc("redis-server", h.logPath("redis-"+tag), false, h.redisBin,
+		"--bind", host, "--port", port, "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no")
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			p.stop(2 * time.Second)
+			return nil, fmt.Errorf("redis-server on %s: %w", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond) // waiting for a process to listen
+	}
+	return &redisProc{p: p, url: "redis://" + addr + "/0"}, nil
 }
 
 func (h *harness) logPath(name string) string { return filepath.Join(h.tmp, name+".log") }
@@ -125,7 +196,7 @@ type tokenguardProc struct {
 
 // startTokenguard runs `tokenguard <mode>` against the emulator; cacheSize 0
 // turns its cache off.
-func (h *harness) startTokenguard(ctx context.Context, mode, tag string, cacheSize int, ttl time.Duration) (*tokenguardProc, error) {
+func (h *harness) startTokenguard(ctx context.Context, mode, tag string, cacheSize int, ttl time.Duration, extra ...string) (*tokenguardProc, error) {
 	if h.tgBin == "" {
 		return nil, fmt.Errorf("no tokenguard binary: %s", h.tgBuildErr)
 	}
@@ -157,6 +228,7 @@ func (h *harness) startTokenguard(ctx context.Context, mode, tag string, cacheSi
 	if mode == "proxy" {
 		args = append(args, "--upstream", h.up.URL)
 	}
+	args = append(args, extra...)
 	p, err := startProc("tokenguard "+mode, h.logPath(tag), false, h.tgBin, args...)
 	if err != nil {
 		return nil, err
@@ -179,10 +251,10 @@ type nginxConf struct {
 	Root       bool   // nginx runs as root: workers run as root too ("user root;")
 	Dir        string // prefix: pid, logs, temp and cache paths live here
 	Workers    int
-	Listen     string // 127.0.0.1:port
-	Upstream   string // the hello upstream, host:port
-	Auth       string // tokenguard forward-auth, host:port
-	CacheValid string // proxy_cache_valid for 200 answers (auth_request_cache only)
+	Listen     string   // 127.0.0.1:port
+	Upstream   string   // the hello upstream, host:port
+	Auths      []string // tokenguard forward-auth replicas, host:port each
+	CacheValid string   // proxy_cache_valid for 200 answers (auth_request_cache only)
 }
 
 func renderNginx(tmplPath string, c nginxConf) ([]byte, error) {
@@ -198,7 +270,7 @@ func renderNginx(tmplPath string, c nginxConf) ([]byte, error) {
 }
 
 // startNginx renders a config from bench/nginx/ and runs nginx in the foreground.
-func (h *harness) startNginx(ctx context.Context, tag string, cached bool, authAddr, cacheValid string) (*proc, string, error) {
+func (h *harness) startNginx(ctx context.Context, tag string, cached bool, authAddrs []string, cacheValid string) (*proc, string, error) {
 	if h.nginxBin == "" {
 		return nil, "", fmt.Errorf("nginx is not installed")
 	}
@@ -216,7 +288,7 @@ func (h *harness) startNginx(ctx context.Context, tag string, cached bool, authA
 	}
 	conf, err := renderNginx(filepath.Join(h.root, "bench", "nginx", name), nginxConf{
 		Root: os.Geteuid() == 0, Dir: dir, Workers: h.cfg.nginxWorkers,
-		Listen: addr, Upstream: hostPort(h.up.URL), Auth: authAddr, CacheValid: cacheValid,
+		Listen: addr, Upstream: hostPort(h.up.URL), Auths: authAddrs, CacheValid: cacheValid,
 	})
 	if err != nil {
 		return nil, "", err
