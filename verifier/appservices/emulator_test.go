@@ -298,6 +298,44 @@ func TestEmulatorPagination(t *testing.T) {
 	}
 }
 
+// The filters reach the service on every page: 60 disabled email/password
+// users, 60 enabled ones and 3 anonymous ones, listed by status and provider.
+func TestEmulatorListUsersFilters(t *testing.T) {
+	srv := newEmulator(t)
+	c := newEmulatorClient(t, srv)
+	ctx := ctxFor(t)
+	var disabled, anon []string
+	for i := range 120 {
+		id := srv.AddUser(fmt.Sprintf("user%03d@example.com", i), "pw")
+		if i%2 == 0 {
+			require.NoError(t, c.DisableUser(ctx, id))
+			disabled = append(disabled, id)
+		}
+	}
+	for range 3 {
+		anon = append(anon, srv.AddAnonUser())
+	}
+	slices.Sort(disabled)
+	slices.Sort(anon)
+	list := func(opts appservices.ListUsersOptions) (ids []string) {
+		for u, err := range c.AllUsers(ctx, opts) {
+			require.NoError(t, err)
+			ids = append(ids, u.ID)
+		}
+		return ids
+	}
+	before := srv.Calls(appservicestest.EndpointListUsers)
+	assert.Equal(t, disabled, list(appservices.ListUsersOptions{Status: "disabled"}))
+	assert.EqualValues(t, 2, srv.Calls(appservicestest.EndpointListUsers)-before, "pages of 50 and 10 disabled users")
+	assert.Equal(t, anon, list(appservices.ListUsersOptions{ProviderTypes: []string{"anon-user"}}))
+	assert.Len(t, list(appservices.ListUsersOptions{Status: "enabled", ProviderTypes: []string{"local-userpass", "api-key"}}), 60)
+
+	_, err := c.ListUsers(ctx, appservices.ListUsersOptions{Status: "gone"})
+	var apiErr *appservices.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 400, apiErr.StatusCode)
+}
+
 func TestEmulatorAdminRefreshRace(t *testing.T) {
 	srv := newEmulator(t)
 	c := newEmulatorClient(t, srv)

@@ -26,7 +26,9 @@ const pageSize = 50
 func (c *Client) AllUsers(ctx context.Context, opts ListUsersOptions) iter.Seq2[UserRecord, error] {
 	return pages(opts.After, "list users",
 		func(after string) ([]UserRecord, error) {
-			return c.ListUsers(ctx, ListUsersOptions{After: after, Desc: opts.Desc})
+			page := opts
+			page.After = after
+			return c.ListUsers(ctx, page)
 		},
 		func(u UserRecord) string { return u.ID })
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tokenguard/tokenguard/verifier"
@@ -111,6 +112,14 @@ type ListUsersOptions struct {
 	// Desc lists users by descending id (sort=_id&desc=true) instead of
 	// ascending.
 	Desc bool
+	// Status, if not empty, lists only "enabled" or only "disabled" users
+	// (status=...). The service and realm-cli use it; the OpenAPI spec does
+	// not list it. Any other value is refused by the service with 400.
+	Status string
+	// ProviderTypes, if not empty, lists only users with an identity of one
+	// of these providers, such as "local-userpass" or "anon-user"
+	// (provider_types=a,b; like Status, not in the OpenAPI spec).
+	ProviderTypes []string
 }
 
 // CreateUser creates an email/password user: POST /users {"email","password"} -> 201.
@@ -198,6 +207,12 @@ func (c *Client) ListUsers(ctx context.Context, opts ListUsersOptions) ([]UserRe
 	if opts.Desc {
 		q.Set("sort", "_id")
 		q.Set("desc", "true")
+	}
+	if opts.Status != "" {
+		q.Set("status", opts.Status)
+	}
+	if len(opts.ProviderTypes) > 0 {
+		q.Set("provider_types", strings.Join(opts.ProviderTypes, ","))
 	}
 	u := c.appURL + "/users"
 	if len(q) > 0 {
