@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -135,6 +136,10 @@ func TestEmulatorRejects(t *testing.T) {
 		{"negative latency", nil, env{"TOKENGUARD_LATENCY": "-1s"}, "must not be negative"},
 		{"bad env", nil, env{"TOKENGUARD_TOKEN_TTL": "forever"}, "TOKENGUARD_TOKEN_TTL"},
 		{"empty key", []string{"--private-key="}, nil, "must not be empty"},
+		{"malformed status", []string{"--malformed-token-status", "403"}, nil, "must be 400 or 401"},
+		{"confirmation mode", []string{"--confirmation", "sms"}, nil, `--confirmation "sms": want auto, email or function`},
+		{"function without url", []string{"--confirmation", "function"}, nil, "--confirm-function-url is needed"},
+		{"url without function", []string{"--confirm-function-url", "http://127.0.0.1:1/"}, nil, "and only then"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,5 +176,74 @@ func TestEmulatorStopsWithOpenConnections(t *testing.T) {
 		require.NoError(t, err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("emulator did not stop")
+	}
+}
+
+func getJSON(t *testing.T, c *http.Client, url, bearer string) (int, []map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var list []map[string]any
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	_ = json.Unmarshal(raw, &list)
+	return resp.StatusCode, list
+}
+
+// The sign-up and verify_token flags reach the emulator: a registration
+// stays pending under --confirmation email, the confirmation function named
+// by --confirm-function-url decides under --confirmation function, and
+// verify_token answers a malformed token with --malformed-token-status.
+func TestEmulatorSignUpFlags(t *testing.T) {
+	calls := make(chan []map[string]any, 1)
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var args []map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&args)
+		calls <- args
+		_, _ = io.WriteString(w, `{"status":"pending"}`)
+	}))
+	defer fn.Close()
+
+	for _, tt := range []struct {
+		mode      string
+		args      []string
+		malformed int
+	}{
+		{"email", []string{"--confirmation", "email", "--malformed-token-status", "400"}, 400},
+		{"function", []string{"--confirmation", "function", "--confirm-function-url", fn.URL}, 401},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			s, stdout, _, stop := startEmulator(t, append([]string{"--listen", "127.0.0.1:0"}, tt.args...), nil)
+			c := s.Client()
+			userpass := s.ClientURL() + "/app/" + appservicestest.DefaultClientAppID + "/auth/providers/local-userpass"
+			status, _ := postJSON(t, c, userpass+"/register", "", map[string]string{"email": "grace@example.com", "password": "s3cret-pass"})
+			require.Equal(t, 201, status)
+			if tt.mode == "function" {
+				args := <-calls
+				require.Len(t, args, 1)
+				assert.Equal(t, "grace@example.com", args[0]["username"])
+			}
+			status, _ = postJSON(t, c, userpass+"/login", "", map[string]string{"username": "grace@example.com", "password": "s3cret-pass"})
+			assert.Equal(t, 401, status, "a pending registration cannot log in")
+
+			_, admin := postJSON(t, c, s.AdminURL()+"/auth/providers/mongodb-cloud/login", "",
+				map[string]string{"username": appservicestest.DefaultPublicKey, "apiKey": appservicestest.DefaultPrivateKey})
+			cfg := s.Config()
+			app := s.AdminURL() + "/groups/" + cfg.GroupID + "/apps/" + cfg.AppID
+			status, pending := getJSON(t, c, app+"/user_registrations/pending_users", admin["access_token"].(string))
+			require.Equal(t, 200, status)
+			require.Len(t, pending, 1)
+			assert.Equal(t, "grace@example.com", pending[0]["login_ids"].([]any)[0].(map[string]any)["id"])
+
+			status, _ = postJSON(t, c, app+"/users/verify_token", admin["access_token"].(string), map[string]string{"token": "not-a-jwt"})
+			assert.Equal(t, tt.malformed, status)
+
+			require.NoError(t, stop())
+			assert.Contains(t, stdout.String(), "confirmation:  "+tt.mode+"\n")
+		})
 	}
 }
