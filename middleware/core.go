@@ -133,7 +133,9 @@ var errBadUserID = errors.New("middleware: verifier returned a user with an empt
 //     it on;
 //  3. d := m.Authenticate(ctx, src) with a TokenSource over the request;
 //  4. if !d.Allowed(), answer with m.Refusal(d) (status, WWW-Authenticate,
-//     Retry-After, JSON body) and stop;
+//     Retry-After, JSON body) at once, without reading the request body,
+//     closing the connection after the answer when body bytes are still
+//     owed (BodyOwed), and stop;
 //  5. otherwise apply d.Hide, set the headers in d.Identity, attach d.User
 //     (nil for an anonymous request) to the request, and pass it on.
 //

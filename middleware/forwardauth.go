@@ -42,7 +42,7 @@ func (m *Middleware) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	d := m.Authenticate(r.Context(), &src)
 	if !d.Allowed() {
-		m.onError(w, r, m.Refusal(d))
+		m.refuse(w, r, d)
 		return
 	}
 	if d.User == nil {

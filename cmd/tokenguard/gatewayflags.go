@@ -23,6 +23,8 @@ type gatewayFlags struct {
 	cacheSize, maxInflight              int
 	cacheTTL, negativeTTL, staleIfError time.Duration
 	verifyTimeout, shutdownTimeout      time.Duration
+	readHeaderTimeout, bodyIdleTimeout  time.Duration
+	maxHeaderBytes                      int
 	revokeSecret, identityPrefix        string
 	redisURL, redisKeyPrefix            string
 	passToken, trustForwardedURI        bool
@@ -65,6 +67,13 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 				"so that --skip-path applies; only if the proxy in front overwrites ALL of them on every auth subrequest "+
 				"(headers that repeat or disagree are never trusted)")
 	}
+	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", gateway.DefaultReadHeaderTimeout,
+		"every listener: how long a request's line and header may take to arrive")
+	fs.DurationVar(&f.bodyIdleTimeout, "body-idle-timeout", gateway.DefaultBodyIdleTimeout,
+		"data listener: how long an authenticated request's body may stall between reads (a refused request's body is never read); "+
+			"admin listener: how long a request body may take in all")
+	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", gateway.DefaultMaxHeaderBytes,
+		"every listener: cap on a request's line and header, in bytes; over it: 431")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
@@ -83,6 +92,12 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		return gateway.Config{}, usagef("--max-inflight must be positive")
 	case f.shutdownTimeout <= 0:
 		return gateway.Config{}, usagef("--shutdown-timeout must be positive")
+	case f.readHeaderTimeout <= 0:
+		return gateway.Config{}, usagef("--read-header-timeout must be positive")
+	case f.bodyIdleTimeout <= 0:
+		return gateway.Config{}, usagef("--body-idle-timeout must be positive")
+	case f.maxHeaderBytes <= 0:
+		return gateway.Config{}, usagef("--max-header-bytes must be positive")
 	case mode == gateway.ModeForwardAuth && len(f.skipPaths) > 0 && !f.trustForwardedURI:
 		return gateway.Config{}, usagef("--skip-path in forward-auth mode needs --trust-forwarded-uri: skip paths are matched against " +
 			"the X-Forwarded-Uri / X-Original-URI headers, which the proxy in front must overwrite on every auth subrequest " +
@@ -110,6 +125,9 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		SkipPaths:         f.skipPaths,
 		TrustForwardedURI: f.trustForwardedURI,
 		ShutdownTimeout:   f.shutdownTimeout,
+		ReadHeaderTimeout: f.readHeaderTimeout,
+		BodyIdleTimeout:   f.bodyIdleTimeout,
+		MaxHeaderBytes:    f.maxHeaderBytes,
 		Logger:            log,
 	}, nil
 }
@@ -123,6 +141,7 @@ var configFlags = map[string]string{
 	"VerifyTimeout": "verify-timeout", "MaxInflight": "max-inflight", "IdentityPrefix": "identity-prefix",
 	"SkipPaths": "skip-path", "ShutdownTimeout": "shutdown-timeout", "TrustForwardedURI": "trust-forwarded-uri",
 	"RedisURL": "redis-url", "RedisKeyPrefix": "redis-key-prefix",
+	"ReadHeaderTimeout": "read-header-timeout", "BodyIdleTimeout": "body-idle-timeout", "MaxHeaderBytes": "max-header-bytes",
 }
 
 // newLogger returns the logger --log-format and --log-level describe,

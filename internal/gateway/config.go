@@ -118,6 +118,14 @@ type Config struct {
 	// mode without it are refused.
 	TrustForwardedURI bool
 
+	// ReadHeaderTimeout, BodyIdleTimeout and MaxHeaderBytes bound how a
+	// request may arrive on every listener (see Limits). Defaults:
+	// DefaultReadHeaderTimeout, DefaultBodyIdleTimeout,
+	// DefaultMaxHeaderBytes.
+	ReadHeaderTimeout time.Duration
+	BodyIdleTimeout   time.Duration
+	MaxHeaderBytes    int
+
 	// ShutdownTimeout bounds the drain of in-flight requests once Run's
 	// context ends. Default: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -141,6 +149,11 @@ type Config struct {
 // password, replaced.
 func redactURLError(err error, raw string) string {
 	return strings.ReplaceAll(err.Error(), raw, "[the URL]")
+}
+
+// limits is the listener limits of a normalized c.
+func (c Config) limits() Limits {
+	return Limits{ReadHeaderTimeout: c.ReadHeaderTimeout, BodyIdleTimeout: c.BodyIdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes}
 }
 
 // appServices is the App Services client's part of c.
@@ -223,6 +236,8 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 		{"CacheSize", int64(c.CacheSize)}, {"CacheTTL", int64(c.CacheTTL)}, {"NegativeTTL", int64(c.NegativeTTL)},
 		{"StaleIfError", int64(c.StaleIfError)}, {"VerifyTimeout", int64(c.VerifyTimeout)},
 		{"MaxInflight", int64(c.MaxInflight)}, {"ShutdownTimeout", int64(c.ShutdownTimeout)},
+		{"ReadHeaderTimeout", int64(c.ReadHeaderTimeout)}, {"BodyIdleTimeout", int64(c.BodyIdleTimeout)},
+		{"MaxHeaderBytes", int64(c.MaxHeaderBytes)},
 	} {
 		if f.v < 0 {
 			return c, nil, nil, fieldErr(f.name, "must not be negative")
@@ -246,6 +261,15 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.BodyIdleTimeout == 0 {
+		c.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

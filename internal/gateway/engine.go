@@ -47,5 +47,9 @@ type DataPath struct {
 	// Upstream is where proxy mode forwards; nil in forward-auth mode.
 	Upstream *url.URL
 
+	// Limits bound how a request may arrive; the engine applies them to
+	// the data listener.
+	Limits Limits
+
 	Logger *slog.Logger
 }

@@ -57,6 +57,7 @@ func New(cfg Config) (*Gateway, error) {
 		Auth:     ch.auth,
 		Skip:     ch.skip,
 		Upstream: upstream,
+		Limits:   c.limits(),
 		Logger:   c.Logger,
 	})
 	if err != nil {
@@ -118,7 +119,7 @@ func (g *Gateway) Run(ctx context.Context, data, admin net.Listener) error {
 	var adminSrv *http.Server
 	attrs := []any{slog.String("mode", g.cfg.Mode.String()), slog.String("addr", data.Addr().String())}
 	if admin != nil {
-		adminSrv = newServer(g.admin, log)
+		adminSrv = newServer(g.admin, log, g.cfg.limits(), false)
 		pending++
 		go func() { errc <- serveAdmin(adminSrv, admin) }()
 		attrs = append(attrs, slog.String("admin", admin.Addr().String()))

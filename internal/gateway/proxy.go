@@ -106,8 +106,18 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.upgrade.ServeHTTP(w, r)
 		return
 	}
-	resp, err := p.transport.RoundTrip(p.outRequest(r))
+	out := p.outRequest(r)
+	var cb *clientBody
+	if out.Body != nil && out.Body != http.NoBody {
+		cb = &clientBody{ReadCloser: out.Body}
+		out.Body = cb
+	}
+	resp, err := p.transport.RoundTrip(out)
 	if err != nil {
+		if cb != nil && cb.err != nil {
+			p.badClientBody(w, r, cb.err)
+			return
+		}
 		p.fail(w, r, err)
 		return
 	}
@@ -268,5 +278,40 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	w.WriteHeader(http.StatusBadGateway)
 	_, _ = io.WriteString(w, badGatewayBody)
 }
+
+// clientBody is the client's request body on its way upstream; it keeps
+// the first error reading it, so that a failed round trip can be told apart:
+// the client's fault (a malformed chunked body, a stalled upload) or the
+// upstream's.
+type clientBody struct {
+	io.ReadCloser
+	err error // the first read error other than io.EOF; read after RoundTrip returns
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// badClientBody answers a request whose body could not be read from the
+// client (malformed chunking, a body shorter than its Content-Length, a
+// stall past the body idle deadline): 400, the connection closed, and a
+// line that puts the fault on the client's side.
+func (p *proxy) badClientBody(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "tokenguard: client request body unreadable",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	h := w.Header()
+	h.Set("Connection", "close")
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = io.WriteString(w, badBodyBody)
+}
+
+const badBodyBody = `{"error":"invalid_request","error_description":"The request body could not be read."}`
 
 const badGatewayBody = `{"error":"bad_gateway","error_description":"The upstream server did not answer."}`
