@@ -3,6 +3,7 @@ package middleware
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -30,6 +31,8 @@ type Middleware struct {
 	prefix         string // of the identity headers
 	hide           bool   // remove the token's credential from authenticated requests; only with identity
 	retryAfter     time.Duration
+	clientAddrs    bool           // resolve client addresses and pass them to the verifier
+	trusted        []netip.Prefix // the proxies in front, for client addresses
 
 	// Derived by New from the above.
 	metrics  *metrics // nil: no metrics
@@ -157,6 +160,7 @@ func (s httpSource) Header(name string) []string { return s.r.Header[name] }
 func (s httpSource) RawQuery() string            { return s.r.URL.RawQuery }
 func (s httpSource) Method() string              { return s.r.Method }
 func (s httpSource) Path() string                { return s.r.URL.Path }
+func (s httpSource) Peer() netip.Addr            { return peerOf(s.r) }
 
 // refuse answers the refused request r with the ErrorHandler, at once and
 // without reading its body. When body bytes are still owed, the answer

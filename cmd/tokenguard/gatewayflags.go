@@ -24,7 +24,8 @@ type gatewayFlags struct {
 	cacheTTL, negativeTTL, staleIfError time.Duration
 	verifyTimeout, shutdownTimeout      time.Duration
 	readHeaderTimeout, bodyIdleTimeout  time.Duration
-	maxHeaderBytes                      int
+	maxHeaderBytes, maxInflightClient   int
+	trustedProxies                      stringSlice
 	revokeSecret, identityPrefix        string
 	redisURL, redisKeyPrefix            string
 	passToken, trustForwardedURI        bool
@@ -50,6 +51,11 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 	fs.DurationVar(&f.staleIfError, "stale-if-error", 0, "answer a cached token up to this long past its TTL while App Services is unavailable; 0: off")
 	fs.DurationVar(&f.verifyTimeout, "verify-timeout", gateway.DefaultVerifyTimeout, "bound on one verification (and on each Admin API call)")
 	fs.IntVar(&f.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "upstream verifications in progress at once (with the cache on)")
+	fs.IntVar(&f.maxInflightClient, "max-inflight-per-client", gateway.DefaultMaxInflightPerClient,
+		"upstream verifications in progress at once for one client address (cache on or off); over it: 429")
+	fs.Var(&f.trustedProxies, "trusted-proxies", "`CIDR` of a proxy in front whose X-Forwarded-For names the client: a request from it is "+
+		"counted against the right-most untrusted address of X-Forwarded-For (repeatable; comma-separated in the environment); "+
+		"in forward-auth mode set it to the proxy's address, or every client counts as the proxy")
 	fs.StringVar(&f.revokeSecret, "revoke-secret", "", "HMAC secret of the revoke webhook (POST /revoke on the admin listener); empty: webhook off")
 	fs.StringVar(&f.redisURL, "redis-url", "", "share revocations with every replica through this Redis (`URL` redis://[user:password@]host:port/db, rediss:// for TLS); "+
 		"replicas load them before they are ready; empty: revocations live in this process only")
@@ -96,6 +102,8 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		return gateway.Config{}, usagef("--read-header-timeout must be positive")
 	case f.bodyIdleTimeout <= 0:
 		return gateway.Config{}, usagef("--body-idle-timeout must be positive")
+	case f.maxInflightClient <= 0:
+		return gateway.Config{}, usagef("--max-inflight-per-client must be positive")
 	case f.maxHeaderBytes <= 0:
 		return gateway.Config{}, usagef("--max-header-bytes must be positive")
 	case mode == gateway.ModeForwardAuth && len(f.skipPaths) > 0 && !f.trustForwardedURI:
@@ -104,31 +112,33 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 			"(examples/nginx/nginx.conf does)")
 	}
 	return gateway.Config{
-		Mode:              mode,
-		Upstream:          f.upstream,
-		APIURL:            f.apiURL,
-		GroupID:           f.groupID,
-		AppID:             f.appID,
-		PublicKey:         f.publicKey,
-		PrivateKey:        f.privateKey,
-		CacheSize:         f.cacheSize,
-		CacheTTL:          f.cacheTTL,
-		NegativeTTL:       f.negativeTTL,
-		StaleIfError:      f.staleIfError,
-		VerifyTimeout:     f.verifyTimeout,
-		MaxInflight:       f.maxInflight,
-		RevokeSecret:      f.revokeSecret,
-		RedisURL:          f.redisURL,
-		RedisKeyPrefix:    f.redisKeyPrefix,
-		PassToken:         f.passToken,
-		IdentityPrefix:    f.identityPrefix,
-		SkipPaths:         f.skipPaths,
-		TrustForwardedURI: f.trustForwardedURI,
-		ShutdownTimeout:   f.shutdownTimeout,
-		ReadHeaderTimeout: f.readHeaderTimeout,
-		BodyIdleTimeout:   f.bodyIdleTimeout,
-		MaxHeaderBytes:    f.maxHeaderBytes,
-		Logger:            log,
+		Mode:                 mode,
+		Upstream:             f.upstream,
+		APIURL:               f.apiURL,
+		GroupID:              f.groupID,
+		AppID:                f.appID,
+		PublicKey:            f.publicKey,
+		PrivateKey:           f.privateKey,
+		CacheSize:            f.cacheSize,
+		CacheTTL:             f.cacheTTL,
+		NegativeTTL:          f.negativeTTL,
+		StaleIfError:         f.staleIfError,
+		VerifyTimeout:        f.verifyTimeout,
+		MaxInflight:          f.maxInflight,
+		RevokeSecret:         f.revokeSecret,
+		RedisURL:             f.redisURL,
+		RedisKeyPrefix:       f.redisKeyPrefix,
+		PassToken:            f.passToken,
+		IdentityPrefix:       f.identityPrefix,
+		SkipPaths:            f.skipPaths,
+		TrustForwardedURI:    f.trustForwardedURI,
+		ShutdownTimeout:      f.shutdownTimeout,
+		ReadHeaderTimeout:    f.readHeaderTimeout,
+		BodyIdleTimeout:      f.bodyIdleTimeout,
+		MaxHeaderBytes:       f.maxHeaderBytes,
+		MaxInflightPerClient: f.maxInflightClient,
+		TrustedProxies:       f.trustedProxies,
+		Logger:               log,
 	}, nil
 }
 
@@ -141,6 +151,7 @@ var configFlags = map[string]string{
 	"VerifyTimeout": "verify-timeout", "MaxInflight": "max-inflight", "IdentityPrefix": "identity-prefix",
 	"SkipPaths": "skip-path", "ShutdownTimeout": "shutdown-timeout", "TrustForwardedURI": "trust-forwarded-uri",
 	"RedisURL": "redis-url", "RedisKeyPrefix": "redis-key-prefix",
+	"MaxInflightPerClient": "max-inflight-per-client", "TrustedProxies": "trusted-proxies",
 	"ReadHeaderTimeout": "read-header-timeout", "BodyIdleTimeout": "body-idle-timeout", "MaxHeaderBytes": "max-header-bytes",
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -42,6 +43,9 @@ const (
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultVerifyTimeout   = cache.DefaultVerifyTimeout
 	DefaultMaxInflight     = cache.DefaultMaxInflight
+	// DefaultMaxInflightPerClient lets one client address take half of
+	// DefaultMaxInflight's slots, no more.
+	DefaultMaxInflightPerClient = 8
 )
 
 // Config describes one gateway process. The fields mirror the flags of
@@ -78,6 +82,19 @@ type Config struct {
 	// MaxInflight bounds the upstream verifications in progress at once
 	// (with the cache on). Default: DefaultMaxInflight.
 	MaxInflight int
+
+	// MaxInflightPerClient bounds the upstream verifications in progress at
+	// once for one client address (package limit), cache on or off; a
+	// client over it gets 429. Default: DefaultMaxInflightPerClient.
+	MaxInflightPerClient int
+	// TrustedProxies are the networks (CIDRs) of the proxies in front
+	// whose X-Forwarded-For names the client (middleware.ClientAddr): a
+	// request from one is attributed to the right-most untrusted address of
+	// its X-Forwarded-For, and proxy mode forwards that address as
+	// X-Forwarded-For. Empty: every request is its peer's. In forward-auth
+	// mode the peer is the proxy, so leaving it empty counts every client
+	// as one.
+	TrustedProxies []string
 
 	// RevokeSecret, if not empty, serves the revoke webhook on the admin
 	// listener's POST /revoke (see middleware.NewRevokeWebhook). It needs
@@ -237,7 +254,7 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 		{"StaleIfError", int64(c.StaleIfError)}, {"VerifyTimeout", int64(c.VerifyTimeout)},
 		{"MaxInflight", int64(c.MaxInflight)}, {"ShutdownTimeout", int64(c.ShutdownTimeout)},
 		{"ReadHeaderTimeout", int64(c.ReadHeaderTimeout)}, {"BodyIdleTimeout", int64(c.BodyIdleTimeout)},
-		{"MaxHeaderBytes", int64(c.MaxHeaderBytes)},
+		{"MaxHeaderBytes", int64(c.MaxHeaderBytes)}, {"MaxInflightPerClient", int64(c.MaxInflightPerClient)},
 	} {
 		if f.v < 0 {
 			return c, nil, nil, fieldErr(f.name, "must not be negative")
@@ -261,6 +278,14 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return c, nil, nil, fieldErr("TrustedProxies", "%q is not a CIDR such as 10.0.0.0/8", p)
+		}
+	}
+	if c.MaxInflightPerClient == 0 {
+		c.MaxInflightPerClient = DefaultMaxInflightPerClient
 	}
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = DefaultReadHeaderTimeout

@@ -50,6 +50,10 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		revoke = middleware.NewRevokeWebhook(ch.revoker(), []byte(c.RevokeSecret), opts...)
 	}
+	if c.Mode == ModeForwardAuth && len(c.TrustedProxies) == 0 {
+		c.Logger.Warn("tokenguard: no trusted proxies: every auth subrequest is counted against the proxy's address " +
+			"(--max-inflight-per-client); set --trusted-proxies to the proxy's address")
+	}
 	g := &Gateway{cfg: c, chain: ch, ready: make(chan struct{})}
 	g.admin = adminHandler(ch.reg, &g.state, revoke, ch.feed != nil)
 	g.engine, err = c.Engine(DataPath{

@@ -18,6 +18,7 @@ func NetHTTP(dp DataPath) (Engine, error) {
 	switch dp.Mode {
 	case ModeProxy:
 		p = newProxy(dp.Upstream, dp.Auth.IsIdentityHeader, dp.Logger)
+		p.clientAddr = dp.Auth.HTTPClientAddr
 		h = dp.Auth.Handler(p)
 	case ModeForwardAuth:
 		h = dp.Auth.ForwardAuth()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -48,6 +49,10 @@ type proxy struct {
 	protected func(name string) bool // headers Connection may not drop
 	log       *slog.Logger
 	upgrade   *httputil.ReverseProxy
+	// clientAddr resolves a request's client address for X-Forwarded-For
+	// (middleware.HTTPClientAddr: the peer, or behind trusted proxies the
+	// right-most untrusted hop); nil: the peer.
+	clientAddr func(*http.Request) netip.Addr
 }
 
 func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *proxy {
@@ -60,6 +65,11 @@ func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *p
 			pr.Out.Trailer = nil // as on the plain path
 			dropForwarded(pr.Out.Header)
 			pr.SetXForwarded()
+			if p.clientAddr != nil {
+				if a := p.clientAddr(pr.In); a.IsValid() {
+					pr.Out.Header["X-Forwarded-For"] = []string{a.String()}
+				}
+			}
 		},
 		Transport:    p.transport,
 		BufferPool:   bufferPool{},
@@ -179,7 +189,11 @@ func (p *proxy) outRequest(r *http.Request) *http.Request {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noUserAgent // not Go's default
 	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+	if p.clientAddr != nil {
+		if a := p.clientAddr(r); a.IsValid() {
+			h["X-Forwarded-For"] = []string{a.String()}
+		}
+	} else if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		h["X-Forwarded-For"] = []string{ip}
 	}
 	if r.TLS != nil {
