@@ -25,7 +25,8 @@ type gatewayFlags struct {
 	verifyTimeout, shutdownTimeout      time.Duration
 	readHeaderTimeout, bodyIdleTimeout  time.Duration
 	maxHeaderBytes, maxInflightClient   int
-	trustedProxies                      stringSlice
+	trustedProxies, keepHeaders         stringSlice
+	allowInsecureAPIURL                 bool
 	revokeSecret, identityPrefix        string
 	redisURL, redisKeyPrefix            string
 	passToken, trustForwardedURI        bool
@@ -35,12 +36,19 @@ type gatewayFlags struct {
 
 // register defines the flags on fs; upstream only in proxy mode.
 func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
-	fs.StringVar(&f.listen, "listen", ":8080", "address of the data listener")
+	listenHelp := "address of the data listener"
+	if mode == gateway.ModeForwardAuth {
+		listenHelp += "; it answers identity data for any token it is shown, so only the proxy in front may reach it " +
+			"(bind it to loopback or a private interface, or firewall it)"
+	}
+	fs.StringVar(&f.listen, "listen", ":8080", listenHelp)
 	if mode == gateway.ModeProxy {
 		fs.StringVar(&f.upstream, "upstream", "", "absolute http(s) `URL` to forward authenticated requests to (required)")
 	}
 	fs.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9090", "address of the admin listener (GET /metrics, /healthz, /readyz; POST /revoke); empty: none")
 	fs.StringVar(&f.apiURL, "api-url", appservices.DefaultBaseURL, "App Services base `URL`; the Admin API is under /api/admin/v3.0")
+	fs.BoolVar(&f.allowInsecureAPIURL, "allow-insecure-api-url", false,
+		"allow an http:// --api-url to a host that is not loopback (the private key and every token then travel in clear)")
 	fs.StringVar(&f.groupID, "group-id", "", "Atlas project (group) id (required)")
 	fs.StringVar(&f.appID, "app-id", "", "the app's internal ObjectId, not its client app id (required)")
 	fs.StringVar(&f.publicKey, "public-key", "", "Admin API public key (required)")
@@ -60,6 +68,10 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 	fs.StringVar(&f.redisURL, "redis-url", "", "share revocations with every replica through this Redis (`URL` redis://[user:password@]host:port/db, rediss:// for TLS); "+
 		"replicas load them before they are ready; empty: revocations live in this process only")
 	fs.StringVar(&f.redisKeyPrefix, "redis-key-prefix", replicas.DefaultKeyPrefix, "prefix of the Redis keys and channel, so that several apps can share one Redis")
+	if mode == gateway.ModeProxy {
+		fs.Var(&f.keepHeaders, "keep-client-header", "URL-override or client-identity `header` (X-Original-URL, True-Client-IP, X-Remote-User, ...) "+
+			"to forward as the client sent it; by default all are dropped (repeatable; comma-separated in the environment)")
+	}
 	fs.BoolVar(&f.passToken, "pass-token", false, "forward the client's token upstream; by default it is removed once verified")
 	fs.StringVar(&f.identityPrefix, "identity-prefix", middleware.DefaultIdentityPrefix, "prefix of the identity headers; client headers with it are always removed")
 	skipHelp := "path `prefix` served without authentication, whole segments, clean paths of [A-Za-z0-9._~/-] only (repeatable; comma-separated in the environment)"
@@ -138,6 +150,8 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		MaxHeaderBytes:       f.maxHeaderBytes,
 		MaxInflightPerClient: f.maxInflightClient,
 		TrustedProxies:       f.trustedProxies,
+		KeepClientHeaders:    f.keepHeaders,
+		AllowInsecureAPIURL:  f.allowInsecureAPIURL,
 		Logger:               log,
 	}, nil
 }
@@ -151,6 +165,7 @@ var configFlags = map[string]string{
 	"VerifyTimeout": "verify-timeout", "MaxInflight": "max-inflight", "IdentityPrefix": "identity-prefix",
 	"SkipPaths": "skip-path", "ShutdownTimeout": "shutdown-timeout", "TrustForwardedURI": "trust-forwarded-uri",
 	"RedisURL": "redis-url", "RedisKeyPrefix": "redis-key-prefix",
+	"KeepClientHeaders": "keep-client-header", "AllowInsecureAPIURL": "allow-insecure-api-url",
 	"MaxInflightPerClient": "max-inflight-per-client", "TrustedProxies": "trusted-proxies",
 	"ReadHeaderTimeout": "read-header-timeout", "BodyIdleTimeout": "body-idle-timeout", "MaxHeaderBytes": "max-header-bytes",
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"path"
 	"strings"
@@ -82,6 +83,17 @@ type Config struct {
 	// MaxInflight bounds the upstream verifications in progress at once
 	// (with the cache on). Default: DefaultMaxInflight.
 	MaxInflight int
+
+	// KeepClientHeaders names URL-override and client-identity headers
+	// (X-Original-URL, X-Rewrite-URL, X-Original-URI, X-Envoy-Original-Path,
+	// True-Client-IP, Client-IP, X-Client-IP, X-Cluster-Client-IP,
+	// X-Remote-User, Remote-User) that proxy mode forwards as the client
+	// sent them; by default every one is dropped. Proxy mode only.
+	KeepClientHeaders []string
+	// AllowInsecureAPIURL lets APIURL be http:// to a host that is not
+	// loopback, over which the Admin API private key and every token
+	// would travel in clear. Default: refused.
+	AllowInsecureAPIURL bool
 
 	// MaxInflightPerClient bounds the upstream verifications in progress at
 	// once for one client address (package limit), cache on or off; a
@@ -279,6 +291,21 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	keep := make([]string, len(c.KeepClientHeaders))
+	for i, k := range c.KeepClientHeaders {
+		k = textproto.CanonicalMIMEHeaderKey(k)
+		if !isOverride(k) {
+			return c, nil, nil, fieldErr("KeepClientHeaders", "%q is not a URL-override or client-identity header", k)
+		}
+		if c.Mode != ModeProxy {
+			return c, nil, nil, fieldErr("KeepClientHeaders", "proxy mode only")
+		}
+		keep[i] = k
+	}
+	c.KeepClientHeaders = keep
+	if err := checkAPIURL(c.APIURL, c.AllowInsecureAPIURL); err != nil {
+		return c, nil, nil, err
+	}
 	for _, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			return c, nil, nil, fieldErr("TrustedProxies", "%q is not a CIDR such as 10.0.0.0/8", p)
@@ -303,6 +330,24 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 		c.Engine = NetHTTP
 	}
 	return c, up, skips, nil
+}
+
+// checkAPIURL refuses an http:// App Services URL to a host that is not
+// loopback unless allowed: the private key and every token would travel in
+// clear.
+func checkAPIURL(raw string, allow bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || allow {
+		return nil // the client's own validation reports a bad URL
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return nil
+	}
+	return fieldErr("APIURL", "%q is plain http to a host that is not loopback: the private key and every token would travel in clear (AllowInsecureAPIURL to allow it)", raw)
 }
 
 // cleanSkipPaths checks and cleans the skip prefixes: each must be an

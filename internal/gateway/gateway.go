@@ -57,12 +57,13 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{cfg: c, chain: ch, ready: make(chan struct{})}
 	g.admin = adminHandler(ch.reg, &g.state, revoke, ch.feed != nil)
 	g.engine, err = c.Engine(DataPath{
-		Mode:     c.Mode,
-		Auth:     ch.auth,
-		Skip:     ch.skip,
-		Upstream: upstream,
-		Limits:   c.limits(),
-		Logger:   c.Logger,
+		Mode:              c.Mode,
+		Auth:              ch.auth,
+		Skip:              ch.skip,
+		Upstream:          upstream,
+		Limits:            c.limits(),
+		KeepClientHeaders: c.KeepClientHeaders,
+		Logger:            c.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: engine: %w", err)

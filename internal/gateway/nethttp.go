@@ -19,6 +19,7 @@ func NetHTTP(dp DataPath) (Engine, error) {
 	case ModeProxy:
 		p = newProxy(dp.Upstream, dp.Auth.IsIdentityHeader, dp.Logger)
 		p.clientAddr = dp.Auth.HTTPClientAddr
+		p.keep = dp.KeepClientHeaders
 		h = dp.Auth.Handler(p)
 	case ModeForwardAuth:
 		h = dp.Auth.ForwardAuth()

@@ -41,7 +41,10 @@ import (
 // Forwarded, X-Real-Ip and X-Forwarded-* headers are dropped and
 // X-Forwarded-For (the client's address only), X-Forwarded-Proto and
 // X-Forwarded-Host are set by the proxy: a client must not choose the
-// address the upstream believes it has (CVE-2026-35051). The Host header is
+// address the upstream believes it has (CVE-2026-35051). The URL-override
+// and client-identity headers (isOverride: X-Original-URL, True-Client-IP,
+// X-Remote-User and kin) are dropped too, skip paths included, but for the
+// ones Config.KeepClientHeaders names. The Host header is
 // the upstream's; the client's is in X-Forwarded-Host.
 type proxy struct {
 	target    *url.URL
@@ -53,6 +56,9 @@ type proxy struct {
 	// (middleware.HTTPClientAddr: the peer, or behind trusted proxies the
 	// right-most untrusted hop); nil: the peer.
 	clientAddr func(*http.Request) netip.Addr
+	// keep are the canonical names of the URL-override and client-identity
+	// headers (isOverride) the operator lets through (KeepClientHeaders).
+	keep []string
 }
 
 func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *proxy {
@@ -64,6 +70,11 @@ func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *p
 			pr.SetURL(target)
 			pr.Out.Trailer = nil // as on the plain path
 			dropForwarded(pr.Out.Header)
+			for _, k := range p.keep {
+				if vv, ok := pr.In.Header[k]; ok {
+					pr.Out.Header[k] = vv
+				}
+			}
 			pr.SetXForwarded()
 			if p.clientAddr != nil {
 				if a := p.clientAddr(pr.In); a.IsValid() {
@@ -186,6 +197,11 @@ func (p *proxy) outRequest(r *http.Request) *http.Request {
 
 	h := make(http.Header, len(r.Header)+3)
 	copyRequestHeader(h, r.Header)
+	for _, k := range p.keep {
+		if vv, ok := r.Header[k]; ok {
+			h[k] = vv
+		}
+	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noUserAgent // not Go's default
 	}
