@@ -44,8 +44,8 @@ const (
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultVerifyTimeout   = cache.DefaultVerifyTimeout
 	DefaultMaxInflight     = cache.DefaultMaxInflight
-	// DefaultMaxInflightPerClient lets one client address take half of
-	// DefaultMaxInflight's slots, no more.
+	// DefaultMaxInflightPerClient lets one client address take an eighth
+	// of DefaultMaxInflight's slots, no more.
 	DefaultMaxInflightPerClient = 8
 )
 
