@@ -21,6 +21,12 @@ func NewContext(ctx context.Context, u *verifier.User) context.Context {
 
 // UserFromContext returns the user NewContext stored in ctx, and whether
 // there is one. The user is shared and must not be modified.
+//
+// Behind the Handler it reports false for every request that went on
+// without a token: CORS preflights with WithPreflight, skipped paths
+// (WithSkip), and anonymous requests with WithCredentialsOptional. Check ok
+// before using the user; its absence means "not authenticated", never an
+// error of the middleware.
 func UserFromContext(ctx context.Context) (*verifier.User, bool) {
 	u, ok := ctx.Value(userKey).(*verifier.User)
 	return u, ok && u != nil

@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -34,6 +35,12 @@ type TokenSource interface {
 	// carry a token.
 	Method() string
 	Path() string
+
+	// Peer returns the address of the connection's other end (the client,
+	// or the proxy in front), or the zero Addr when there is none. It is
+	// read only with WithClientAddress, which resolves the client address
+	// from it and X-Forwarded-For (ClientAddr).
+	Peer() netip.Addr
 }
 
 // Kind is the outcome of authenticating one request. The zero Kind is
@@ -61,18 +68,24 @@ const (
 	// KindAuthenticated: the token was verified. The request goes on with
 	// its user.
 	KindAuthenticated
+	// KindTooManyRequests: the client already has as many verifications
+	// in progress as it may (verifier.ErrTooManyRequests, from a
+	// per-client limit such as limit.PerClient). 429 with Retry-After and
+	// no WWW-Authenticate: the token was neither accepted nor refused.
+	KindTooManyRequests
 
 	numKinds = iota
 )
 
 // kindNames are the metric labels and log values of the kinds.
 var kindNames = [numKinds]string{
-	KindUnavailable:   "unavailable",
-	KindMissing:       "missing",
-	KindMalformed:     "malformed",
-	KindInvalid:       "invalid",
-	KindAnonymous:     "anonymous",
-	KindAuthenticated: "authenticated",
+	KindUnavailable:     "unavailable",
+	KindMissing:         "missing",
+	KindMalformed:       "malformed",
+	KindInvalid:         "invalid",
+	KindAnonymous:       "anonymous",
+	KindAuthenticated:   "authenticated",
+	KindTooManyRequests: "too_many_requests",
 }
 
 // String returns the kind's label, such as "invalid".
@@ -96,8 +109,9 @@ type Decision struct {
 	// that quotes it is rewritten). Nil when allowed.
 	Err error
 	// RetryAfter is how long a client should wait before retrying when Kind
-	// is KindUnavailable: the upstream's Retry-After when it sent one,
-	// otherwise the configured default (WithRetryAfter).
+	// is KindUnavailable or KindTooManyRequests: the delay the error
+	// carries (an upstream's Retry-After) when there is one, otherwise the
+	// configured default (WithRetryAfter).
 	RetryAfter time.Duration
 	// Identity holds the identity headers to set on the request before it
 	// goes on, when identity headers are on (WithIdentityHeaders) and the
@@ -133,7 +147,9 @@ var errBadUserID = errors.New("middleware: verifier returned a user with an empt
 //     it on;
 //  3. d := m.Authenticate(ctx, src) with a TokenSource over the request;
 //  4. if !d.Allowed(), answer with m.Refusal(d) (status, WWW-Authenticate,
-//     Retry-After, JSON body) and stop;
+//     Retry-After, JSON body) at once, without reading the request body,
+//     closing the connection after the answer when body bytes are still
+//     owed (BodyOwed), and stop;
 //  5. otherwise apply d.Hide, set the headers in d.Identity, attach d.User
 //     (nil for an anonymous request) to the request, and pass it on.
 //
@@ -164,6 +180,9 @@ func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decis
 	case tok == "":
 		d.Kind, d.Err = KindMissing, ErrMissingToken
 	default:
+		if m.clientAddrs {
+			ctx = verifier.WithClient(ctx, m.ClientAddr(src.Peer(), src.Header("X-Forwarded-For")))
+		}
 		u, err := m.v.Verify(ctx, tok)
 		m.classify(d, u, err, tok)
 		if d.Kind == KindAuthenticated && m.identity {
@@ -211,6 +230,8 @@ func (m *Middleware) classify(d *Decision, u *verifier.User, err error, tok stri
 	case errors.Is(err, verifier.ErrUnavailable):
 		// Checked first: an error that claims both must not log users out.
 		d.Kind, d.Err, d.RetryAfter = KindUnavailable, err, m.retryAfterOf(err)
+	case errors.Is(err, verifier.ErrTooManyRequests):
+		d.Kind, d.Err, d.RetryAfter = KindTooManyRequests, err, m.retryAfterOf(err)
 	case errors.Is(err, verifier.ErrMalformedToken):
 		// The credential cannot be a token: the request is malformed.
 		d.Kind, d.Err = KindMalformed, &malformedError{err}

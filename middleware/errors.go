@@ -11,16 +11,17 @@ import (
 
 // kindStatus is the one table from outcome to HTTP status.
 var kindStatus = [numKinds]int{
-	KindUnavailable:   http.StatusServiceUnavailable,
-	KindMissing:       http.StatusUnauthorized,
-	KindMalformed:     http.StatusBadRequest,
-	KindInvalid:       http.StatusUnauthorized,
-	KindAnonymous:     http.StatusOK,
-	KindAuthenticated: http.StatusOK,
+	KindUnavailable:     http.StatusServiceUnavailable,
+	KindMissing:         http.StatusUnauthorized,
+	KindMalformed:       http.StatusBadRequest,
+	KindInvalid:         http.StatusUnauthorized,
+	KindAnonymous:       http.StatusOK,
+	KindAuthenticated:   http.StatusOK,
+	KindTooManyRequests: http.StatusTooManyRequests,
 }
 
 // Status returns the HTTP status a request of this kind is answered with:
-// 503, 401, 400, 401, and 200 for the two kinds that go on.
+// 503, 401, 400, 401, 429, and 200 for the two kinds that go on.
 func (k Kind) Status() int {
 	if k >= numKinds {
 		return http.StatusServiceUnavailable
@@ -43,10 +44,10 @@ type Refusal struct {
 	Status int
 	// Challenge is the WWW-Authenticate value (RFC 6750 section 3), such as
 	// `Bearer realm="tokenguard", error="invalid_token", error_description="The access token expired."`;
-	// empty for 503.
+	// empty for 503 and 429.
 	Challenge string
 	// RetryAfter is the Retry-After value in whole seconds (at least 1) for
-	// 503; empty otherwise.
+	// 503 and 429; empty otherwise.
 	RetryAfter string
 	// Body is a small JSON object {"error", "error_description"}. It is
 	// shared between requests and must not be modified.
@@ -87,7 +88,7 @@ func (m *Middleware) Refusal(d Decision) Refusal {
 	}
 	rf := m.refusals.of(d)
 	rf.Kind, rf.Err = d.Kind, d.Err
-	if d.Kind == KindUnavailable {
+	if d.Kind == KindUnavailable || d.Kind == KindTooManyRequests {
 		rf.RetryAfter = retryAfterSeconds(d.RetryAfter)
 	}
 	return rf
@@ -96,7 +97,7 @@ func (m *Middleware) Refusal(d Decision) Refusal {
 // refusals holds the answers of one Middleware, built once by New since the
 // realm is fixed.
 type refusals struct {
-	missing, malformed, invalid, expired, revoked, unavailable Refusal
+	missing, malformed, invalid, expired, revoked, unavailable, tooMany Refusal
 }
 
 // Body error codes and descriptions. RFC 6750 names invalid_request and
@@ -108,6 +109,7 @@ const (
 	descExpired     = "The access token expired."
 	descRevoked     = "The access token was revoked."
 	descUnavailable = "Token verification is temporarily unavailable; retry later."
+	descTooMany     = "Too many token verifications in progress for this client; retry later."
 )
 
 func newRefusals(realm string) refusals {
@@ -149,6 +151,10 @@ func newRefusals(realm string) refusals {
 			Status: http.StatusServiceUnavailable,
 			Body:   body("temporarily_unavailable", descUnavailable),
 		},
+		tooMany: Refusal{
+			Status: http.StatusTooManyRequests,
+			Body:   body("too_many_requests", descTooMany),
+		},
 	}
 }
 
@@ -158,6 +164,8 @@ func (rs *refusals) of(d Decision) Refusal {
 		return rs.missing
 	case KindMalformed:
 		return rs.malformed
+	case KindTooManyRequests:
+		return rs.tooMany
 	case KindInvalid:
 		switch {
 		case errors.Is(d.Err, verifier.ErrTokenExpired):

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -113,6 +114,7 @@ func (s engineSource) Header(name string) []string { return s.r.headers[name] }
 func (s engineSource) RawQuery() string            { return s.r.query }
 func (s engineSource) Method() string              { return s.r.method }
 func (s engineSource) Path() string                { return s.r.path }
+func (s engineSource) Peer() netip.Addr            { return netip.Addr{} } // the connection's peer, if the engine knows it
 
 // ExampleMiddleware_Authenticate is the skeleton of an adapter for another
 // HTTP engine: strip, authenticate, refuse or go on.

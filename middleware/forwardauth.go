@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -42,7 +43,7 @@ func (m *Middleware) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	d := m.Authenticate(r.Context(), &src)
 	if !d.Allowed() {
-		m.onError(w, r, m.Refusal(d))
+		m.refuse(w, r, d)
 		return
 	}
 	if d.User == nil {
@@ -140,6 +141,8 @@ func firstNonEmpty(va, vb []string) string {
 
 func (s *forwardSource) Header(name string) []string { return s.r.Header[name] }
 func (s *forwardSource) Method() string              { return s.method }
+
+func (s *forwardSource) Peer() netip.Addr { return peerOf(s.r) }
 
 func (s *forwardSource) RawQuery() string {
 	_, q, _ := strings.Cut(s.uri, "?")

@@ -35,7 +35,7 @@ func TestMetrics(t *testing.T) {
 		WithSkip(func(r *http.Request) bool { return r.URL.Path == "/healthz" }))
 
 	assert.Equal(t, map[string]float64{
-		"authenticated": 0, "anonymous": 0, "missing": 0, "malformed": 0, "invalid": 0, "unavailable": 0,
+		"authenticated": 0, "anonymous": 0, "missing": 0, "malformed": 0, "invalid": 0, "unavailable": 0, "too_many_requests": 0,
 	}, requestCounts(t, reg), "every series exists from the start")
 
 	for _, tok := range []string{goodToken, goodToken, "", invalidToken, expiredToken, downToken, weirdToken} {
@@ -48,7 +48,7 @@ func TestMetrics(t *testing.T) {
 	serve(required, bearerRequest("/", ""))
 
 	assert.Equal(t, map[string]float64{
-		"authenticated": 2, "anonymous": 1, "missing": 1, "malformed": 1, "invalid": 2, "unavailable": 2,
+		"authenticated": 2, "anonymous": 1, "missing": 1, "malformed": 1, "invalid": 2, "unavailable": 2, "too_many_requests": 0,
 	}, requestCounts(t, reg))
 }
 

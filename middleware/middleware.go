@@ -3,6 +3,7 @@ package middleware
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -30,6 +31,8 @@ type Middleware struct {
 	prefix         string // of the identity headers
 	hide           bool   // remove the token's credential from authenticated requests; only with identity
 	retryAfter     time.Duration
+	clientAddrs    bool           // resolve client addresses and pass them to the verifier
+	trusted        []netip.Prefix // the proxies in front, for client addresses
 
 	// Derived by New from the above.
 	metrics  *metrics // nil: no metrics
@@ -93,7 +96,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		var d Decision
 		m.authenticate(r.Context(), httpSource{r}, &d)
 		if !d.Allowed() {
-			m.onError(w, r, m.Refusal(d))
+			m.refuse(w, r, d)
 			return
 		}
 		if d.User == nil {
@@ -157,3 +160,33 @@ func (s httpSource) Header(name string) []string { return s.r.Header[name] }
 func (s httpSource) RawQuery() string            { return s.r.URL.RawQuery }
 func (s httpSource) Method() string              { return s.r.Method }
 func (s httpSource) Path() string                { return s.r.URL.Path }
+func (s httpSource) Peer() netip.Addr            { return peerOf(s.r) }
+
+// refuse answers the refused request r with the ErrorHandler, at once and
+// without reading its body. When body bytes are still owed, the answer
+// carries Connection: close and the connection's read deadline is set to
+// now, so that net/http closes the connection after the answer instead of
+// reading (up to 256 KiB of) the body before and after it, which a client
+// sending one byte at a time would stretch for ever. A bodyless request
+// keeps its keep-alive connection (a proxy's pool of connections to
+// forward-auth depends on it).
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, d Decision) {
+	owed := BodyOwed(r.ContentLength, r.Body != nil && r.Body != http.NoBody)
+	if owed {
+		w.Header().Set("Connection", "close")
+	}
+	m.onError(w, r, m.Refusal(d))
+	if owed {
+		// A writer without a connection (a test recorder) has nothing to cut.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
+}
+
+// BodyOwed reports whether a request whose Content-Length is contentLength
+// (-1 when unknown, as for a chunked body) and that has a body reader still
+// owes body bytes the server has not read. An engine answering a refusal
+// (step 4 of Authenticate) closes the connection after the answer when it
+// does, rather than reading the body first.
+func BodyOwed(contentLength int64, hasBody bool) bool {
+	return hasBody && contentLength != 0
+}

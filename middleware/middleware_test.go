@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -431,6 +432,7 @@ func (s mapSource) Header(name string) []string { return s.header[name] }
 func (s mapSource) RawQuery() string            { return s.query }
 func (s mapSource) Method() string              { return "GET" }
 func (s mapSource) Path() string                { return "/custom" }
+func (s mapSource) Peer() netip.Addr            { return netip.Addr{} }
 
 func TestVerifierGetsRequestContext(t *testing.T) {
 	type key struct{}

@@ -34,6 +34,13 @@ var (
 	// something that could not be understood. The caller should answer 503
 	// and must not treat the token as either valid or invalid.
 	ErrUnavailable = errors.New("verifier: verification unavailable")
+
+	// ErrTooManyRequests reports that the client the verification was
+	// made for (ClientFromContext) already has as many verifications in
+	// progress as it may: the token was neither verified nor refused. The
+	// caller should answer 429 with Retry-After. It is neither
+	// ErrInvalidToken nor ErrUnavailable.
+	ErrTooManyRequests = errors.New("verifier: too many verifications in progress for this client")
 )
 
 // kindError is a sentinel that is also its parent sentinel.

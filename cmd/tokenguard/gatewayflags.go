@@ -23,6 +23,10 @@ type gatewayFlags struct {
 	cacheSize, maxInflight              int
 	cacheTTL, negativeTTL, staleIfError time.Duration
 	verifyTimeout, shutdownTimeout      time.Duration
+	readHeaderTimeout, bodyIdleTimeout  time.Duration
+	maxHeaderBytes, maxInflightClient   int
+	trustedProxies, keepHeaders         stringSlice
+	allowInsecureAPIURL                 bool
 	revokeSecret, identityPrefix        string
 	redisURL, redisKeyPrefix            string
 	passToken, trustForwardedURI        bool
@@ -32,12 +36,19 @@ type gatewayFlags struct {
 
 // register defines the flags on fs; upstream only in proxy mode.
 func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
-	fs.StringVar(&f.listen, "listen", ":8080", "address of the data listener")
+	listenHelp := "address of the data listener"
+	if mode == gateway.ModeForwardAuth {
+		listenHelp += "; it answers identity data for any token it is shown, so only the proxy in front may reach it " +
+			"(bind it to loopback or a private interface, or firewall it)"
+	}
+	fs.StringVar(&f.listen, "listen", ":8080", listenHelp)
 	if mode == gateway.ModeProxy {
 		fs.StringVar(&f.upstream, "upstream", "", "absolute http(s) `URL` to forward authenticated requests to (required)")
 	}
 	fs.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9090", "address of the admin listener (GET /metrics, /healthz, /readyz; POST /revoke); empty: none")
 	fs.StringVar(&f.apiURL, "api-url", appservices.DefaultBaseURL, "App Services base `URL`; the Admin API is under /api/admin/v3.0")
+	fs.BoolVar(&f.allowInsecureAPIURL, "allow-insecure-api-url", false,
+		"allow an http:// --api-url to a host that is not loopback (the private key and every token then travel in clear)")
 	fs.StringVar(&f.groupID, "group-id", "", "Atlas project (group) id (required)")
 	fs.StringVar(&f.appID, "app-id", "", "the app's internal ObjectId, not its client app id (required)")
 	fs.StringVar(&f.publicKey, "public-key", "", "Admin API public key (required)")
@@ -48,10 +59,19 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 	fs.DurationVar(&f.staleIfError, "stale-if-error", 0, "answer a cached token up to this long past its TTL while App Services is unavailable; 0: off")
 	fs.DurationVar(&f.verifyTimeout, "verify-timeout", gateway.DefaultVerifyTimeout, "bound on one verification (and on each Admin API call)")
 	fs.IntVar(&f.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "upstream verifications in progress at once (with the cache on)")
+	fs.IntVar(&f.maxInflightClient, "max-inflight-per-client", gateway.DefaultMaxInflightPerClient,
+		"upstream verifications in progress at once for one client address (cache on or off); over it: 429")
+	fs.Var(&f.trustedProxies, "trusted-proxies", "`CIDR` of a proxy in front whose X-Forwarded-For names the client: a request from it is "+
+		"counted against the right-most untrusted address of X-Forwarded-For (repeatable; comma-separated in the environment); "+
+		"in forward-auth mode set it to the proxy's address, or every client counts as the proxy")
 	fs.StringVar(&f.revokeSecret, "revoke-secret", "", "HMAC secret of the revoke webhook (POST /revoke on the admin listener); empty: webhook off")
 	fs.StringVar(&f.redisURL, "redis-url", "", "share revocations with every replica through this Redis (`URL` redis://[user:password@]host:port/db, rediss:// for TLS); "+
 		"replicas load them before they are ready; empty: revocations live in this process only")
 	fs.StringVar(&f.redisKeyPrefix, "redis-key-prefix", replicas.DefaultKeyPrefix, "prefix of the Redis keys and channel, so that several apps can share one Redis")
+	if mode == gateway.ModeProxy {
+		fs.Var(&f.keepHeaders, "keep-client-header", "URL-override or client-identity `header` (X-Original-URL, True-Client-IP, X-Remote-User, ...) "+
+			"to forward as the client sent it; by default all are dropped (repeatable; comma-separated in the environment)")
+	}
 	fs.BoolVar(&f.passToken, "pass-token", false, "forward the client's token upstream; by default it is removed once verified")
 	fs.StringVar(&f.identityPrefix, "identity-prefix", middleware.DefaultIdentityPrefix, "prefix of the identity headers; client headers with it are always removed")
 	skipHelp := "path `prefix` served without authentication, whole segments, clean paths of [A-Za-z0-9._~/-] only (repeatable; comma-separated in the environment)"
@@ -65,6 +85,13 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 				"so that --skip-path applies; only if the proxy in front overwrites ALL of them on every auth subrequest "+
 				"(headers that repeat or disagree are never trusted)")
 	}
+	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", gateway.DefaultReadHeaderTimeout,
+		"every listener: how long a request's line and header may take to arrive")
+	fs.DurationVar(&f.bodyIdleTimeout, "body-idle-timeout", gateway.DefaultBodyIdleTimeout,
+		"data listener: how long an authenticated request's body may stall between reads (a refused request's body is never read); "+
+			"admin listener: how long a request body may take in all")
+	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", gateway.DefaultMaxHeaderBytes,
+		"every listener: cap on a request's line and header, in bytes; over it: 431")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
@@ -83,34 +110,49 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		return gateway.Config{}, usagef("--max-inflight must be positive")
 	case f.shutdownTimeout <= 0:
 		return gateway.Config{}, usagef("--shutdown-timeout must be positive")
+	case f.readHeaderTimeout <= 0:
+		return gateway.Config{}, usagef("--read-header-timeout must be positive")
+	case f.bodyIdleTimeout <= 0:
+		return gateway.Config{}, usagef("--body-idle-timeout must be positive")
+	case f.maxInflightClient <= 0:
+		return gateway.Config{}, usagef("--max-inflight-per-client must be positive")
+	case f.maxHeaderBytes <= 0:
+		return gateway.Config{}, usagef("--max-header-bytes must be positive")
 	case mode == gateway.ModeForwardAuth && len(f.skipPaths) > 0 && !f.trustForwardedURI:
 		return gateway.Config{}, usagef("--skip-path in forward-auth mode needs --trust-forwarded-uri: skip paths are matched against " +
 			"the X-Forwarded-Uri / X-Original-URI headers, which the proxy in front must overwrite on every auth subrequest " +
 			"(examples/nginx/nginx.conf does)")
 	}
 	return gateway.Config{
-		Mode:              mode,
-		Upstream:          f.upstream,
-		APIURL:            f.apiURL,
-		GroupID:           f.groupID,
-		AppID:             f.appID,
-		PublicKey:         f.publicKey,
-		PrivateKey:        f.privateKey,
-		CacheSize:         f.cacheSize,
-		CacheTTL:          f.cacheTTL,
-		NegativeTTL:       f.negativeTTL,
-		StaleIfError:      f.staleIfError,
-		VerifyTimeout:     f.verifyTimeout,
-		MaxInflight:       f.maxInflight,
-		RevokeSecret:      f.revokeSecret,
-		RedisURL:          f.redisURL,
-		RedisKeyPrefix:    f.redisKeyPrefix,
-		PassToken:         f.passToken,
-		IdentityPrefix:    f.identityPrefix,
-		SkipPaths:         f.skipPaths,
-		TrustForwardedURI: f.trustForwardedURI,
-		ShutdownTimeout:   f.shutdownTimeout,
-		Logger:            log,
+		Mode:                 mode,
+		Upstream:             f.upstream,
+		APIURL:               f.apiURL,
+		GroupID:              f.groupID,
+		AppID:                f.appID,
+		PublicKey:            f.publicKey,
+		PrivateKey:           f.privateKey,
+		CacheSize:            f.cacheSize,
+		CacheTTL:             f.cacheTTL,
+		NegativeTTL:          f.negativeTTL,
+		StaleIfError:         f.staleIfError,
+		VerifyTimeout:        f.verifyTimeout,
+		MaxInflight:          f.maxInflight,
+		RevokeSecret:         f.revokeSecret,
+		RedisURL:             f.redisURL,
+		RedisKeyPrefix:       f.redisKeyPrefix,
+		PassToken:            f.passToken,
+		IdentityPrefix:       f.identityPrefix,
+		SkipPaths:            f.skipPaths,
+		TrustForwardedURI:    f.trustForwardedURI,
+		ShutdownTimeout:      f.shutdownTimeout,
+		ReadHeaderTimeout:    f.readHeaderTimeout,
+		BodyIdleTimeout:      f.bodyIdleTimeout,
+		MaxHeaderBytes:       f.maxHeaderBytes,
+		MaxInflightPerClient: f.maxInflightClient,
+		TrustedProxies:       f.trustedProxies,
+		KeepClientHeaders:    f.keepHeaders,
+		AllowInsecureAPIURL:  f.allowInsecureAPIURL,
+		Logger:               log,
 	}, nil
 }
 
@@ -123,6 +165,9 @@ var configFlags = map[string]string{
 	"VerifyTimeout": "verify-timeout", "MaxInflight": "max-inflight", "IdentityPrefix": "identity-prefix",
 	"SkipPaths": "skip-path", "ShutdownTimeout": "shutdown-timeout", "TrustForwardedURI": "trust-forwarded-uri",
 	"RedisURL": "redis-url", "RedisKeyPrefix": "redis-key-prefix",
+	"KeepClientHeaders": "keep-client-header", "AllowInsecureAPIURL": "allow-insecure-api-url",
+	"MaxInflightPerClient": "max-inflight-per-client", "TrustedProxies": "trusted-proxies",
+	"ReadHeaderTimeout": "read-header-timeout", "BodyIdleTimeout": "body-idle-timeout", "MaxHeaderBytes": "max-header-bytes",
 }
 
 // newLogger returns the logger --log-format and --log-level describe,

@@ -140,7 +140,7 @@ func TestProxy(t *testing.T) {
 	}
 
 	assert.Equal(t, map[string]float64{
-		"authenticated": 3, "missing": 1, "invalid": 1, "malformed": 1, "anonymous": 0, "unavailable": 0,
+		"authenticated": 3, "missing": 1, "invalid": 1, "malformed": 1, "anonymous": 0, "unavailable": 0, "too_many_requests": 0,
 	}, requests(t, reg), "tokenguard_requests_total by outcome")
 }
 

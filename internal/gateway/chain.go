@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"net/netip"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/cache"
+	"github.com/tokenguard/tokenguard/limit"
 	"github.com/tokenguard/tokenguard/middleware"
 	"github.com/tokenguard/tokenguard/replicas"
 	"github.com/tokenguard/tokenguard/verifier"
@@ -32,6 +35,10 @@ type chain struct {
 // is registered with the client as a Revoker once both exist: revocations
 // through the client's Users operations purge it at once.
 func newChain(c Config, skips []string) (*chain, error) {
+	trusted := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for _, p := range c.TrustedProxies {
+		trusted = append(trusted, netip.MustParsePrefix(p).Masked()) // checked by normalize
+	}
 	ch := &chain{reg: prometheus.NewRegistry(), skip: skipFunc(skips), ownHC: c.HTTPClient == nil}
 	ch.reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -44,15 +51,20 @@ func newChain(c Config, skips []string) (*chain, error) {
 	}
 	ch.client = client
 
+	// Below the cache (or the pre-check), the per-client limit: a hit never
+	// reaches it, and a shared flight counts against the client that
+	// started it.
+	upstream := limit.PerClient(client, c.MaxInflightPerClient)
+
 	// Without a cache (a shared HTTP cache in front does the caching), the
 	// local pre-check still keeps junk and expired tokens off App Services.
-	var v verifier.Verifier = cache.Precheck(client, cache.Options{Now: c.Now})
+	var v verifier.Verifier = cache.Precheck(upstream, cache.Options{Now: c.Now})
 	if c.CacheSize > 0 {
 		neg := c.NegativeTTL
 		if neg == 0 {
 			neg = -1 // the cache's "off"; its zero means its default
 		}
-		ch.cache = cache.New(client, cache.Options{
+		ch.cache = cache.New(upstream, cache.Options{
 			Size:          c.CacheSize,
 			TTL:           c.CacheTTL,
 			NegativeTTL:   neg,
@@ -91,6 +103,7 @@ func newChain(c Config, skips []string) (*chain, error) {
 		}),
 		middleware.WithLogger(c.Logger),
 		middleware.WithRegisterer(ch.reg),
+		middleware.WithClientAddress(trusted...),
 	}
 	if ch.skip != nil {
 		opts = append(opts, middleware.WithSkip(httpSkip(ch.skip)))

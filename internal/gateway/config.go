@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/textproto"
 	"net/url"
 	"path"
 	"strings"
@@ -42,6 +44,9 @@ const (
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultVerifyTimeout   = cache.DefaultVerifyTimeout
 	DefaultMaxInflight     = cache.DefaultMaxInflight
+	// DefaultMaxInflightPerClient lets one client address take an eighth
+	// of DefaultMaxInflight's slots, no more.
+	DefaultMaxInflightPerClient = 8
 )
 
 // Config describes one gateway process. The fields mirror the flags of
@@ -78,6 +83,30 @@ type Config struct {
 	// MaxInflight bounds the upstream verifications in progress at once
 	// (with the cache on). Default: DefaultMaxInflight.
 	MaxInflight int
+
+	// KeepClientHeaders names URL-override and client-identity headers
+	// (X-Original-URL, X-Rewrite-URL, X-Original-URI, X-Envoy-Original-Path,
+	// True-Client-IP, Client-IP, X-Client-IP, X-Cluster-Client-IP,
+	// X-Remote-User, Remote-User) that proxy mode forwards as the client
+	// sent them; by default every one is dropped. Proxy mode only.
+	KeepClientHeaders []string
+	// AllowInsecureAPIURL lets APIURL be http:// to a host that is not
+	// loopback, over which the Admin API private key and every token
+	// would travel in clear. Default: refused.
+	AllowInsecureAPIURL bool
+
+	// MaxInflightPerClient bounds the upstream verifications in progress at
+	// once for one client address (package limit), cache on or off; a
+	// client over it gets 429. Default: DefaultMaxInflightPerClient.
+	MaxInflightPerClient int
+	// TrustedProxies are the networks (CIDRs) of the proxies in front
+	// whose X-Forwarded-For names the client (middleware.ClientAddr): a
+	// request from one is attributed to the right-most untrusted address of
+	// its X-Forwarded-For, and proxy mode forwards that address as
+	// X-Forwarded-For. Empty: every request is its peer's. In forward-auth
+	// mode the peer is the proxy, so leaving it empty counts every client
+	// as one.
+	TrustedProxies []string
 
 	// RevokeSecret, if not empty, serves the revoke webhook on the admin
 	// listener's POST /revoke (see middleware.NewRevokeWebhook). It needs
@@ -118,6 +147,14 @@ type Config struct {
 	// mode without it are refused.
 	TrustForwardedURI bool
 
+	// ReadHeaderTimeout, BodyIdleTimeout and MaxHeaderBytes bound how a
+	// request may arrive on every listener (see Limits). Defaults:
+	// DefaultReadHeaderTimeout, DefaultBodyIdleTimeout,
+	// DefaultMaxHeaderBytes.
+	ReadHeaderTimeout time.Duration
+	BodyIdleTimeout   time.Duration
+	MaxHeaderBytes    int
+
 	// ShutdownTimeout bounds the drain of in-flight requests once Run's
 	// context ends. Default: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -141,6 +178,11 @@ type Config struct {
 // password, replaced.
 func redactURLError(err error, raw string) string {
 	return strings.ReplaceAll(err.Error(), raw, "[the URL]")
+}
+
+// limits is the listener limits of a normalized c.
+func (c Config) limits() Limits {
+	return Limits{ReadHeaderTimeout: c.ReadHeaderTimeout, BodyIdleTimeout: c.BodyIdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes}
 }
 
 // appServices is the App Services client's part of c.
@@ -223,6 +265,8 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 		{"CacheSize", int64(c.CacheSize)}, {"CacheTTL", int64(c.CacheTTL)}, {"NegativeTTL", int64(c.NegativeTTL)},
 		{"StaleIfError", int64(c.StaleIfError)}, {"VerifyTimeout", int64(c.VerifyTimeout)},
 		{"MaxInflight", int64(c.MaxInflight)}, {"ShutdownTimeout", int64(c.ShutdownTimeout)},
+		{"ReadHeaderTimeout", int64(c.ReadHeaderTimeout)}, {"BodyIdleTimeout", int64(c.BodyIdleTimeout)},
+		{"MaxHeaderBytes", int64(c.MaxHeaderBytes)}, {"MaxInflightPerClient", int64(c.MaxInflightPerClient)},
 	} {
 		if f.v < 0 {
 			return c, nil, nil, fieldErr(f.name, "must not be negative")
@@ -247,6 +291,38 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	keep := make([]string, len(c.KeepClientHeaders))
+	for i, k := range c.KeepClientHeaders {
+		k = textproto.CanonicalMIMEHeaderKey(k)
+		if !isOverride(k) {
+			return c, nil, nil, fieldErr("KeepClientHeaders", "%q is not a URL-override or client-identity header", k)
+		}
+		if c.Mode != ModeProxy {
+			return c, nil, nil, fieldErr("KeepClientHeaders", "proxy mode only")
+		}
+		keep[i] = k
+	}
+	c.KeepClientHeaders = keep
+	if err := checkAPIURL(c.APIURL, c.AllowInsecureAPIURL); err != nil {
+		return c, nil, nil, err
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return c, nil, nil, fieldErr("TrustedProxies", "%q is not a CIDR such as 10.0.0.0/8", p)
+		}
+	}
+	if c.MaxInflightPerClient == 0 {
+		c.MaxInflightPerClient = DefaultMaxInflightPerClient
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.BodyIdleTimeout == 0 {
+		c.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -254,6 +330,24 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 		c.Engine = NetHTTP
 	}
 	return c, up, skips, nil
+}
+
+// checkAPIURL refuses an http:// App Services URL to a host that is not
+// loopback unless allowed: the private key and every token would travel in
+// clear.
+func checkAPIURL(raw string, allow bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || allow {
+		return nil // the client's own validation reports a bad URL
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return nil
+	}
+	return fieldErr("APIURL", "%q is plain http to a host that is not loopback: the private key and every token would travel in clear (AllowInsecureAPIURL to allow it)", raw)
 }
 
 // cleanSkipPaths checks and cleans the skip prefixes: each must be an

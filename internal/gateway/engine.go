@@ -47,5 +47,14 @@ type DataPath struct {
 	// Upstream is where proxy mode forwards; nil in forward-auth mode.
 	Upstream *url.URL
 
+	// KeepClientHeaders are the canonical names of the URL-override and
+	// client-identity headers proxy mode lets through (Config.KeepClientHeaders);
+	// every other one of them is dropped.
+	KeepClientHeaders []string
+
+	// Limits bound how a request may arrive; the engine applies them to
+	// the data listener.
+	Limits Limits
+
 	Logger *slog.Logger
 }

@@ -50,14 +50,20 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		revoke = middleware.NewRevokeWebhook(ch.revoker(), []byte(c.RevokeSecret), opts...)
 	}
+	if c.Mode == ModeForwardAuth && len(c.TrustedProxies) == 0 {
+		c.Logger.Warn("tokenguard: no trusted proxies: every auth subrequest is counted against the proxy's address " +
+			"(--max-inflight-per-client); set --trusted-proxies to the proxy's address")
+	}
 	g := &Gateway{cfg: c, chain: ch, ready: make(chan struct{})}
 	g.admin = adminHandler(ch.reg, &g.state, revoke, ch.feed != nil)
 	g.engine, err = c.Engine(DataPath{
-		Mode:     c.Mode,
-		Auth:     ch.auth,
-		Skip:     ch.skip,
-		Upstream: upstream,
-		Logger:   c.Logger,
+		Mode:              c.Mode,
+		Auth:              ch.auth,
+		Skip:              ch.skip,
+		Upstream:          upstream,
+		Limits:            c.limits(),
+		KeepClientHeaders: c.KeepClientHeaders,
+		Logger:            c.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: engine: %w", err)
@@ -118,7 +124,7 @@ func (g *Gateway) Run(ctx context.Context, data, admin net.Listener) error {
 	var adminSrv *http.Server
 	attrs := []any{slog.String("mode", g.cfg.Mode.String()), slog.String("addr", data.Addr().String())}
 	if admin != nil {
-		adminSrv = newServer(g.admin, log)
+		adminSrv = newServer(g.admin, log, g.cfg.limits(), false)
 		pending++
 		go func() { errc <- serveAdmin(adminSrv, admin) }()
 		attrs = append(attrs, slog.String("admin", admin.Addr().String()))

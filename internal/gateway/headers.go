@@ -32,7 +32,7 @@ func copyHeader(dst, src http.Header) {
 // leaves out what dropForwarded drops, in the same pass.
 func copyRequestHeader(dst, src http.Header) {
 	for k, vv := range src {
-		if !isHopByHop(k) && !isForwarded(k) {
+		if !isHopByHop(k) && !isForwarded(k) && !isOverride(k) {
 			dst[k] = vv
 		}
 	}
@@ -101,7 +101,7 @@ func (p *proxy) namesProtected(conn []string) bool {
 // upstream who it is or how it came (isForwarded). The proxy sets its own.
 func dropForwarded(h http.Header) {
 	for k := range h {
-		if isForwarded(k) {
+		if isForwarded(k) || isOverride(k) {
 			delete(h, k)
 		}
 	}
@@ -131,6 +131,21 @@ func isUpgrade(h http.Header) bool {
 				return true
 			}
 		}
+	}
+	return false
+}
+
+// isOverride reports whether the canonical header name k is one by which a
+// client could tell the upstream another URL than the one authenticated
+// (X-Original-URL and kin, which Symfony and some IIS rewrite set-ups route
+// on: a skip path would otherwise reach any route) or another client
+// identity (True-Client-IP, X-Remote-User and kin). Proxy mode drops them,
+// but for those Config.KeepClientHeaders names.
+func isOverride(k string) bool {
+	switch k {
+	case "X-Original-Url", "X-Rewrite-Url", "X-Original-Uri", "X-Envoy-Original-Path",
+		"True-Client-Ip", "Client-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "X-Remote-User", "Remote-User":
+		return true
 	}
 	return false
 }

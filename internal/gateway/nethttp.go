@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,13 +18,15 @@ func NetHTTP(dp DataPath) (Engine, error) {
 	switch dp.Mode {
 	case ModeProxy:
 		p = newProxy(dp.Upstream, dp.Auth.IsIdentityHeader, dp.Logger)
+		p.clientAddr = dp.Auth.HTTPClientAddr
+		p.keep = dp.KeepClientHeaders
 		h = dp.Auth.Handler(p)
 	case ModeForwardAuth:
 		h = dp.Auth.ForwardAuth()
 	default:
 		return nil, fieldErr("Mode", "%v is not supported by the net/http engine", dp.Mode)
 	}
-	return &netHTTPEngine{srv: newServer(h, dp.Logger), proxy: p}, nil
+	return &netHTTPEngine{srv: newServer(h, dp.Logger, dp.Limits, true), proxy: p}, nil
 }
 
 type netHTTPEngine struct {
@@ -49,16 +52,63 @@ func (e *netHTTPEngine) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// newServer returns the http.Server of a data or admin listener. It sets no
-// read or write timeout, which would cut long uploads, downloads and event
-// streams, only a bound on reading the request header (slowloris) and on
-// idle keep-alive connections. Its own error lines (TLS handshakes, accept
-// retries) go to log at warn.
-func newServer(h http.Handler, log *slog.Logger) *http.Server {
+// newServer returns the http.Server of a data or admin listener, bounded by
+// lim. It sets no read or write timeout, which would cut long uploads,
+// downloads and event streams (and, through net/http's background read,
+// cancel a request still being answered), but a bound on reading the request
+// header (slowloris), a cap on its size (431 over it), a bound on each wait
+// for more of a request's body (bodyDeadline: idle on the data listener,
+// whole on the admin one), and one on idle keep-alive connections. Its own
+// error lines (TLS handshakes, accept retries) go to log at warn.
+func newServer(h http.Handler, log *slog.Logger, lim Limits, data bool) *http.Server {
 	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           bodyDeadline(h, lim.BodyIdleTimeout, data),
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// bodyDeadline wraps h so that a request with a body gets a read deadline
+// of timeout from when its handler starts; when extend is set, each read of
+// the body that brings bytes pushes it back by timeout. The deadline is
+// lifted when the body ends, since net/http's read of the idle connection
+// behind a finished body would otherwise cancel a long answer (a download,
+// an event stream). It also bounds net/http's discard of a body its handler
+// left unread. A bodyless request is left as it is.
+func bodyDeadline(h http.Handler, timeout time.Duration, extend bool) http.Handler {
+	if timeout <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(timeout)); err == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: timeout, extend: extend}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody is a request body under bodyDeadline.
+type deadlineBody struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	extend  bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF:
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case n > 0 && b.extend:
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	}
+	return n, err
 }

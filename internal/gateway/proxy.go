@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -40,7 +41,10 @@ import (
 // Forwarded, X-Real-Ip and X-Forwarded-* headers are dropped and
 // X-Forwarded-For (the client's address only), X-Forwarded-Proto and
 // X-Forwarded-Host are set by the proxy: a client must not choose the
-// address the upstream believes it has (CVE-2026-35051). The Host header is
+// address the upstream believes it has (CVE-2026-35051). The URL-override
+// and client-identity headers (isOverride: X-Original-URL, True-Client-IP,
+// X-Remote-User and kin) are dropped too, skip paths included, but for the
+// ones Config.KeepClientHeaders names. The Host header is
 // the upstream's; the client's is in X-Forwarded-Host.
 type proxy struct {
 	target    *url.URL
@@ -48,6 +52,13 @@ type proxy struct {
 	protected func(name string) bool // headers Connection may not drop
 	log       *slog.Logger
 	upgrade   *httputil.ReverseProxy
+	// clientAddr resolves a request's client address for X-Forwarded-For
+	// (middleware.HTTPClientAddr: the peer, or behind trusted proxies the
+	// right-most untrusted hop); nil: the peer.
+	clientAddr func(*http.Request) netip.Addr
+	// keep are the canonical names of the URL-override and client-identity
+	// headers (isOverride) the operator lets through (KeepClientHeaders).
+	keep []string
 }
 
 func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *proxy {
@@ -59,7 +70,17 @@ func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *p
 			pr.SetURL(target)
 			pr.Out.Trailer = nil // as on the plain path
 			dropForwarded(pr.Out.Header)
+			for _, k := range p.keep {
+				if vv, ok := pr.In.Header[k]; ok {
+					pr.Out.Header[k] = vv
+				}
+			}
 			pr.SetXForwarded()
+			if p.clientAddr != nil {
+				if a := p.clientAddr(pr.In); a.IsValid() {
+					pr.Out.Header["X-Forwarded-For"] = []string{a.String()}
+				}
+			}
 		},
 		Transport:    p.transport,
 		BufferPool:   bufferPool{},
@@ -106,8 +127,18 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.upgrade.ServeHTTP(w, r)
 		return
 	}
-	resp, err := p.transport.RoundTrip(p.outRequest(r))
+	out := p.outRequest(r)
+	var cb *clientBody
+	if out.Body != nil && out.Body != http.NoBody {
+		cb = &clientBody{ReadCloser: out.Body}
+		out.Body = cb
+	}
+	resp, err := p.transport.RoundTrip(out)
 	if err != nil {
+		if cb != nil && cb.err != nil {
+			p.badClientBody(w, r, cb.err)
+			return
+		}
 		p.fail(w, r, err)
 		return
 	}
@@ -166,10 +197,19 @@ func (p *proxy) outRequest(r *http.Request) *http.Request {
 
 	h := make(http.Header, len(r.Header)+3)
 	copyRequestHeader(h, r.Header)
+	for _, k := range p.keep {
+		if vv, ok := r.Header[k]; ok {
+			h[k] = vv
+		}
+	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noUserAgent // not Go's default
 	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+	if p.clientAddr != nil {
+		if a := p.clientAddr(r); a.IsValid() {
+			h["X-Forwarded-For"] = []string{a.String()}
+		}
+	} else if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		h["X-Forwarded-For"] = []string{ip}
 	}
 	if r.TLS != nil {
@@ -268,5 +308,40 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	w.WriteHeader(http.StatusBadGateway)
 	_, _ = io.WriteString(w, badGatewayBody)
 }
+
+// clientBody is the client's request body on its way upstream; it keeps
+// the first error reading it, so that a failed round trip can be told apart:
+// the client's fault (a malformed chunked body, a stalled upload) or the
+// upstream's.
+type clientBody struct {
+	io.ReadCloser
+	err error // the first read error other than io.EOF; read after RoundTrip returns
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// badClientBody answers a request whose body could not be read from the
+// client (malformed chunking, a body shorter than its Content-Length, a
+// stall past the body idle deadline): 400, the connection closed, and a
+// line that puts the fault on the client's side.
+func (p *proxy) badClientBody(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "tokenguard: client request body unreadable",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	h := w.Header()
+	h.Set("Connection", "close")
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = io.WriteString(w, badBodyBody)
+}
+
+const badBodyBody = `{"error":"invalid_request","error_description":"The request body could not be read."}`
 
 const badGatewayBody = `{"error":"bad_gateway","error_description":"The upstream server did not answer."}`

@@ -111,6 +111,9 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	// renewed: the answer came with a fresh admin token, after the first
+	// attempt's 401 read as the admin session's failure.
+	renewed bool
 }
 
 // call performs one authenticated Admin API call bounded by Config.Timeout:
@@ -134,6 +137,7 @@ func (c *Client) call(parent context.Context, op, method, target string, body []
 						continue
 					}
 				}
+				resp.renewed = attempt > 0
 				return resp, nil
 			}
 		}

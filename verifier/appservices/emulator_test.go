@@ -394,3 +394,22 @@ func TestEmulatorBadKeys(t *testing.T) {
 	assert.NotErrorIs(t, err, verifier.ErrInvalidToken)
 	assert.False(t, errors.Is(err, context.DeadlineExceeded))
 }
+
+// A 401 "invalid session" without an error code is what both an expired
+// admin session and a revoked user session get. Asked again with a fresh
+// admin token, the same answer is the user's token: 401, not 503.
+func TestEmulatorRevokedSessionIsTheUsersToken(t *testing.T) {
+	srv := newEmulator(t, appservicestest.WithStrictRevocation(true))
+	c := newEmulatorClient(t, srv)
+	ctx := ctxFor(t)
+	id := srv.AddUser("ada@example.com", "pw")
+	sess, err := srv.LoginUser("ada@example.com", "pw")
+	require.NoError(t, err)
+	_, err = c.Verify(ctx, sess.AccessToken)
+	require.NoError(t, err)
+	require.NoError(t, c.DisableUser(ctx, id))
+
+	_, err = c.Verify(ctx, sess.AccessToken)
+	require.ErrorIs(t, err, verifier.ErrInvalidToken)
+	assert.NotErrorIs(t, err, verifier.ErrUnavailable)
+}

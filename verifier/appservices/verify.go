@@ -65,6 +65,15 @@ func (c *Client) VerifyToken(ctx context.Context, token string) (*verifier.User,
 		// part of the token survives the cut either.
 		body = bytes.ReplaceAll(body, []byte(token), []byte("[token]"))
 	}
+	if resp.renewed && resp.status == http.StatusUnauthorized {
+		if msg, code := errorFields(body); code == "" && isAdminSessionError(code, msg) {
+			// A 401 "invalid session" without a code is both what an
+			// expired admin session and what a revoked user session get.
+			// The same answer to a fresh admin token is the user's token's.
+			ae := (&response{status: resp.status, header: resp.header, body: body}).apiError(c.now())
+			return nil, &invalidTokenError{reason: "refused", api: ae}
+		}
+	}
 	return decodeVerifyResponse(resp.status, resp.header, body, c.now())
 }
 

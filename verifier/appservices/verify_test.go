@@ -187,17 +187,20 @@ func TestVerifyTokenEdgeCases(t *testing.T) {
 		require.ErrorIs(t, err, verifier.ErrInvalidToken)
 		assert.NotContains(t, err.Error(), testToken[:len(testToken)/2-8])
 	})
-	t.Run("401 invalid session without a code is the admin's, not the user's", func(t *testing.T) {
+	t.Run("401 invalid session without a code, again with a fresh admin token, is the user's", func(t *testing.T) {
 		// App Services answers an unusable admin token with
-		// {"error":"invalid session: valid Issuer required"} and no code.
+		// {"error":"invalid session: valid Issuer required"} and no code,
+		// and a token of a revoked user session alike: the first such
+		// answer renews the admin session; the same answer to the fresh
+		// admin token is the user's token's.
 		f := newFakeAPI(t)
 		f.handle(http.MethodPost, "/users/verify_token",
 			answer(401, `{"error":"invalid session: valid Issuer required"}`))
 		c := newTestClient(t, f, newFakeClock())
 
 		_, err := c.Verify(testCtx(t), testToken)
-		assert.ErrorIs(t, err, verifier.ErrUnavailable)
-		assert.NotErrorIs(t, err, verifier.ErrInvalidToken)
+		assert.ErrorIs(t, err, verifier.ErrInvalidToken)
+		assert.NotErrorIs(t, err, verifier.ErrUnavailable)
 		assert.Equal(t, 2, f.callCount(http.MethodPost, "/users/verify_token"), "renewed and retried once")
 	})
 	t.Run("401 InvalidSession is retried once, never the user's fault", func(t *testing.T) {
