@@ -23,9 +23,10 @@ type Cache struct {
 	neg *table // refused tokens; nil when NegativeTTL < 0
 
 	revs *revocations
-	// gen changes on every Revoke and Purge. An upstream answer is stored
-	// only if gen has not changed since its call began, so an answer that
-	// raced a revocation is never written back.
+	// gen changes on every Purge. An upstream answer is stored only if gen
+	// has not changed since its call began, so an answer that raced a Purge
+	// is never written back. Revoke does not move it: a revocation is
+	// checked per user when an answer is stored (storePositive).
 	gen atomic.Uint64
 
 	group singleflight.Group

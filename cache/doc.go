@@ -145,18 +145,20 @@
 // token refused) and after it on the verified answer; a hit needs none,
 // since Revoke removed every entry it covers and none can be stored again:
 //
-//   - Revoke records the revocation, then bumps a generation counter, then
-//     drops the user's entries shard by shard;
-//   - an upstream call reads the generation before it starts and stores its
-//     answer, under the shard's lock, only if the generation is unchanged.
+//   - Revoke records the revocation, then drops the user's entries shard by
+//     shard;
+//   - an upstream answer is stored, under the shard's lock, only if the
+//     revocation memory does not cover it at that moment.
 //
 // So an answer checked before the revocation was recorded is either stored
 // before the drop reaches its shard (and dropped) or not stored at all, and
 // one checked after is refused. Each waiting caller re-checks the answer it
 // receives, so no Verify that starts after Revoke returns accepts a covered
-// token. A revocation in progress keeps every concurrent answer out of the
-// cache, whoever's it is; revocations are rare, so that costs a few extra
-// upstream calls.
+// token. A revocation touches only its own user's entries and flights (and
+// only tokens issued at or before its time): replaying one, however often,
+// costs no other user a cache entry or an upstream call. Purge alone is
+// global: it moves a generation counter, and an answer whose call began
+// before it is not stored.
 //
 // The memory holds at most MaxRevocations users. A revocation is forgotten
 // when it ages out or, if the memory is full, when it is the oldest; either

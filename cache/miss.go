@@ -134,7 +134,7 @@ func (c *Cache) resolve(ctx context.Context, token string, k key128) (*verifier.
 // the caller that started it (context.WithoutCancel), bounded by
 // VerifyTimeout, so no caller's cancellation fails the others.
 func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (any, error) {
-	gen := c.gen.Load() // before the call: a Revoke from now on blocks the store
+	gen := c.gen.Load() // before the call: a Purge from now on blocks the store
 	if ok, f, err := c.settled(k, cl); ok {
 		return f, err
 	}
@@ -252,13 +252,20 @@ func (c *Cache) accept(u *verifier.User, k key128, cl claims, gen uint64) (any, 
 	if !u.ExpiresAt.IsZero() && u.ExpiresAt.Before(exp) {
 		exp = u.ExpiresAt
 	}
-	c.storePositive(k, u, exp, gen)
+	c.storePositive(k, u, iat, exp, gen)
 	return flight{user: u, iat: iat}, nil
 }
 
-// storePositive caches u for min(TTL, exp - ClockSkew - now), unless a
-// Revoke or Purge happened since gen was read.
-func (c *Cache) storePositive(k key128, u *verifier.User, exp time.Time, gen uint64) {
+// storePositive caches u (whose token was issued at iat) for
+// min(TTL, exp - ClockSkew - now), unless a Purge happened since gen was read
+// or a revocation of u's user now covers iat.
+//
+// The revocation is checked under the shard's lock: Revoke records the
+// revocation before it drops the user's entries shard by shard, so either
+// this check sees the revocation, or the entry is in place before Revoke
+// takes this shard's lock and is dropped there. A revocation of another user
+// does not stop the store; only Purge is global.
+func (c *Cache) storePositive(k key128, u *verifier.User, iat, exp time.Time, gen uint64) {
 	wall, now := c.clock.read()
 	life := min(exp.Add(-c.opts.ClockSkew).Sub(wall), maxLife)
 	if life <= 0 {
@@ -272,7 +279,7 @@ func (c *Cache) storePositive(k key128, u *verifier.User, exp time.Time, gen uin
 	e := &entry{user: u, key: k, expires: now + int64(ttl), deadAt: now + int64(dead)}
 	s := c.pos.shard(k)
 	s.mu.Lock()
-	if c.gen.Load() == gen {
+	if c.gen.Load() == gen && c.revs.denies(u.ID, iat) == nil {
 		s.put(e, now)
 	}
 	s.mu.Unlock()
