@@ -27,7 +27,7 @@ func TestReplayedRevocationKeepsOtherUsersCached(t *testing.T) {
 	var c *Cache
 	var hook http.Handler
 	body := `{"user_id":"mallory"}`
-	sig := middleware.SignWebhook(secret, []byte(body))
+	sig := middleware.SignWebhook(secret, []byte(body), t0)
 	replay := func() {
 		req := httptest.NewRequest(http.MethodPost, "/revoke", strings.NewReader(body))
 		req.Header.Set(middleware.SignatureHeader, sig)
@@ -40,7 +40,7 @@ func TestReplayedRevocationKeepsOtherUsersCached(t *testing.T) {
 		return up.Verify(ctx, tok)
 	})
 	c = New(counting, Options{Now: clk.Now})
-	hook = middleware.NewRevokeWebhook(c, secret, middleware.WithWebhookClock(clk.Now), middleware.WithWebhookLogger(slog.New(slog.DiscardHandler)))
+	hook = middleware.NewRevokeWebhook(c, [][]byte{secret}, middleware.WithWebhookClock(clk.Now), middleware.WithWebhookLogger(slog.New(slog.DiscardHandler)))
 
 	tok := newToken(t, clk.Now(), tokenSpec{sub: "alice"})
 	for i := range 10 {

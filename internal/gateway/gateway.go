@@ -40,7 +40,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	var revoke http.Handler
 	switch {
-	case c.RevokeSecret == "":
+	case len(c.RevokeSecrets) == 0:
 	case ch.cache == nil:
 		c.Logger.Warn("tokenguard: revoke webhook off: revocations live in the cache, and the cache is off (cache size 0)")
 	default:
@@ -48,7 +48,14 @@ func New(cfg Config) (*Gateway, error) {
 		if c.Now != nil {
 			opts = append(opts, middleware.WithWebhookClock(c.Now))
 		}
-		revoke = middleware.NewRevokeWebhook(ch.revoker(), []byte(c.RevokeSecret), opts...)
+		if c.RevokeTolerance > 0 {
+			opts = append(opts, middleware.WithWebhookTolerance(c.RevokeTolerance))
+		}
+		secrets := make([][]byte, len(c.RevokeSecrets))
+		for i, s := range c.RevokeSecrets {
+			secrets[i] = []byte(s)
+		}
+		revoke = middleware.NewRevokeWebhook(ch.revoker(), secrets, opts...)
 	}
 	g := &Gateway{cfg: c, chain: ch, ready: make(chan struct{})}
 	g.admin = adminHandler(ch.reg, &g.state, revoke, ch.feed != nil)
