@@ -5,8 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/tokenguard/tokenguard/verifier"
 )
 
@@ -29,15 +27,17 @@ type Cache struct {
 	// checked per user when an answer is stored (storePositive).
 	gen atomic.Uint64
 
-	group singleflight.Group
-	sem   chan struct{} // MaxInflight slots
+	flights flights
+	sem     chan struct{} // MaxInflight slots
 
 	m *metrics // nil: no metrics
 
 	// Test hooks, nil outside tests: a caller has joined (or started) the
-	// flight for its token; a flight is about to wait for a MaxInflight slot.
+	// flight for its token; a flight is about to wait for a MaxInflight slot;
+	// a flight's fetch has returned.
 	testHookJoined  func()
 	testHookSemWait func()
+	testHookFetched func()
 }
 
 var (

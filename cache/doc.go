@@ -27,19 +27,23 @@
 //     cached: they are cheap to repeat, and caching them would let junk
 //     crowd out the refusals that cost an upstream call;
 //  3. the revocation memory (see Revocation), on the token's own claims;
-//  4. one upstream call per token, shared by every concurrent caller
-//     (golang.org/x/sync/singleflight.DoChan). The call runs detached from
+//  4. one upstream call per token, shared by every concurrent caller (a
+//     singleflight that counts its waiters). The call runs detached from
 //     the caller that started it (context.WithoutCancel) under
 //     VerifyTimeout, after taking one of MaxInflight slots; each caller
 //     waits for it or for its own context, so one caller giving up fails
-//     no other. A valid answer is checked against the revocation memory
+//     no other. When the last caller has given up, the call is cancelled
+//     and its slot freed, so clients that hang up (forged tokens sent
+//     fire-and-forget, say) cannot keep slots from the callers still
+//     waiting; the cost is that a client that retries after its own
+//     timeout starts a fresh call instead of finding the old one's answer. A valid answer is checked against the revocation memory
 //     again and stored; an ErrInvalidToken answer is stored in the negative
 //     table; ErrUnavailable (or the call's own timeout) is never stored and
 //     may be answered stale (see StaleIfError); any other error is passed
 //     on, never stored and never answered stale. A panic in the upstream
 //     verifier is recovered and answered as ErrUnavailable, its value and
-//     stack in the error: singleflight would otherwise re-raise it where
-//     nothing can recover it, ending the process.
+//     stack in the error: left to run on the flight's own goroutine, it
+//     would end the process.
 //
 // A verified entry lives for TTL but never past the token's exp minus
 // ClockSkew, taken from the answer's ExpiresAt or the token's own exp claim
@@ -178,7 +182,7 @@
 //	tokenguard_cache_lookups_total{result="hit|miss|negative_hit|stale"}  Verify calls by how they were answered
 //	tokenguard_cache_entries{kind="positive|negative"}                     entries held (lapsed ones not yet evicted included)
 //	tokenguard_cache_evictions_total{kind="positive|negative"}             live entries evicted to make room
-//	tokenguard_upstream_verifications_total{outcome="valid|invalid|unavailable"}
+//	tokenguard_upstream_verifications_total{outcome="valid|invalid|unavailable|abandoned"}
 //	tokenguard_upstream_verification_seconds                               upstream call latency (histogram)
 //	tokenguard_singleflight_shared_total                                   callers answered by a call another caller started
 //	tokenguard_precheck_rejections_total{reason="malformed|expired|wrong_type|revoked"}
