@@ -47,5 +47,10 @@ type DataPath struct {
 	// Upstream is where proxy mode forwards; nil in forward-auth mode.
 	Upstream *url.URL
 
+	// Tunnels, in proxy mode, is where an engine registers each upgraded
+	// connection (WebSocket) of an authenticated user, so that it is closed
+	// when the user is revoked or the token expires (see Tunnels.Open).
+	Tunnels *Tunnels
+
 	Logger *slog.Logger
 }

@@ -64,6 +64,7 @@ func New(cfg Config) (*Gateway, error) {
 		Auth:     ch.auth,
 		Skip:     ch.skip,
 		Upstream: upstream,
+		Tunnels:  ch.tunnels,
 		Logger:   c.Logger,
 	})
 	if err != nil {

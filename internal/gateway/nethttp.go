@@ -17,6 +17,7 @@ func NetHTTP(dp DataPath) (Engine, error) {
 	switch dp.Mode {
 	case ModeProxy:
 		p = newProxy(dp.Upstream, dp.Auth.IsIdentityHeader, dp.Logger)
+		p.tunnels = dp.Tunnels
 		h = dp.Auth.Handler(p)
 	case ModeForwardAuth:
 		h = dp.Auth.ForwardAuth()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokenguard/tokenguard/middleware"
 )
 
 // proxy is the net/http data path of proxy mode: a reverse proxy trimmed to
@@ -48,6 +50,7 @@ type proxy struct {
 	protected func(name string) bool // headers Connection may not drop
 	log       *slog.Logger
 	upgrade   *httputil.ReverseProxy
+	tunnels   *Tunnels // nil: upgraded connections are not tracked
 }
 
 func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *proxy {
@@ -103,7 +106,7 @@ func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.sanitizeConnection(r.Header)
 	if isUpgrade(r.Header) {
-		p.upgrade.ServeHTTP(w, r)
+		p.serveUpgrade(w, r)
 		return
 	}
 	resp, err := p.transport.RoundTrip(p.outRequest(r))
@@ -270,3 +273,20 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 const badGatewayBody = `{"error":"bad_gateway","error_description":"The upstream server did not answer."}`
+
+// serveUpgrade proxies an upgrade request and, once it is a tunnel of an
+// authenticated user, keeps it registered with p.tunnels. Closing it is
+// cancelling the request's context: httputil.ReverseProxy then closes the
+// upstream connection, which ends both copies and closes the client's.
+func (p *proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	u, ok := middleware.UserFromContext(r.Context())
+	if !ok || p.tunnels == nil { // a skip path: nothing to revoke
+		p.upgrade.ServeHTTP(w, r)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	release := p.tunnels.Open(u, cancel)
+	defer release()
+	p.upgrade.ServeHTTP(w, r.WithContext(ctx))
+}
