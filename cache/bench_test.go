@@ -245,7 +245,7 @@ func BenchmarkMemoryPerEntry(b *testing.B) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		gen := c.gen.Load()
 		for _, u := range users {
-			c.storePositive(key128{lo: rng.Uint64(), hi: rng.Uint64()}, u, u.ExpiresAt, gen)
+			c.storePositive(key128{lo: rng.Uint64(), hi: rng.Uint64()}, u, u.IssuedAt, u.ExpiresAt, gen)
 		}
 		h3 := heap()
 		// Shards fill unevenly: a few of the 1M entries went to make room.

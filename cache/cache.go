@@ -5,8 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/tokenguard/tokenguard/verifier"
 )
 
@@ -23,20 +21,23 @@ type Cache struct {
 	neg *table // refused tokens; nil when NegativeTTL < 0
 
 	revs *revocations
-	// gen changes on every Revoke and Purge. An upstream answer is stored
-	// only if gen has not changed since its call began, so an answer that
-	// raced a revocation is never written back.
+	// gen changes on every Purge. An upstream answer is stored only if gen
+	// has not changed since its call began, so an answer that raced a Purge
+	// is never written back. Revoke does not move it: a revocation is
+	// checked per user when an answer is stored (storePositive).
 	gen atomic.Uint64
 
-	group singleflight.Group
-	sem   chan struct{} // MaxInflight slots
+	flights flights
+	sem     chan struct{} // MaxInflight slots
 
 	m *metrics // nil: no metrics
 
 	// Test hooks, nil outside tests: a caller has joined (or started) the
-	// flight for its token; a flight is about to wait for a MaxInflight slot.
+	// flight for its token; a flight is about to wait for a MaxInflight slot;
+	// a flight's fetch has returned.
 	testHookJoined  func()
 	testHookSemWait func()
+	testHookFetched func()
 }
 
 var (

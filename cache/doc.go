@@ -27,19 +27,23 @@
 //     cached: they are cheap to repeat, and caching them would let junk
 //     crowd out the refusals that cost an upstream call;
 //  3. the revocation memory (see Revocation), on the token's own claims;
-//  4. one upstream call per token, shared by every concurrent caller
-//     (golang.org/x/sync/singleflight.DoChan). The call runs detached from
+//  4. one upstream call per token, shared by every concurrent caller (a
+//     singleflight that counts its waiters). The call runs detached from
 //     the caller that started it (context.WithoutCancel) under
 //     VerifyTimeout, after taking one of MaxInflight slots; each caller
 //     waits for it or for its own context, so one caller giving up fails
-//     no other. A valid answer is checked against the revocation memory
+//     no other. When the last caller has given up, the call is cancelled
+//     and its slot freed, so clients that hang up (forged tokens sent
+//     fire-and-forget, say) cannot keep slots from the callers still
+//     waiting; the cost is that a client that retries after its own
+//     timeout starts a fresh call instead of finding the old one's answer. A valid answer is checked against the revocation memory
 //     again and stored; an ErrInvalidToken answer is stored in the negative
 //     table; ErrUnavailable (or the call's own timeout) is never stored and
 //     may be answered stale (see StaleIfError); any other error is passed
 //     on, never stored and never answered stale. A panic in the upstream
 //     verifier is recovered and answered as ErrUnavailable, its value and
-//     stack in the error: singleflight would otherwise re-raise it where
-//     nothing can recover it, ending the process.
+//     stack in the error: left to run on the flight's own goroutine, it
+//     would end the process.
 //
 // A verified entry lives for TTL but never past the token's exp minus
 // ClockSkew, taken from the answer's ExpiresAt or the token's own exp claim
@@ -145,18 +149,20 @@
 // token refused) and after it on the verified answer; a hit needs none,
 // since Revoke removed every entry it covers and none can be stored again:
 //
-//   - Revoke records the revocation, then bumps a generation counter, then
-//     drops the user's entries shard by shard;
-//   - an upstream call reads the generation before it starts and stores its
-//     answer, under the shard's lock, only if the generation is unchanged.
+//   - Revoke records the revocation, then drops the user's entries shard by
+//     shard;
+//   - an upstream answer is stored, under the shard's lock, only if the
+//     revocation memory does not cover it at that moment.
 //
 // So an answer checked before the revocation was recorded is either stored
 // before the drop reaches its shard (and dropped) or not stored at all, and
 // one checked after is refused. Each waiting caller re-checks the answer it
 // receives, so no Verify that starts after Revoke returns accepts a covered
-// token. A revocation in progress keeps every concurrent answer out of the
-// cache, whoever's it is; revocations are rare, so that costs a few extra
-// upstream calls.
+// token. A revocation touches only its own user's entries and flights (and
+// only tokens issued at or before its time): replaying one, however often,
+// costs no other user a cache entry or an upstream call. Purge alone is
+// global: it moves a generation counter, and an answer whose call began
+// before it is not stored.
 //
 // The memory holds at most MaxRevocations users. A revocation is forgotten
 // when it ages out or, if the memory is full, when it is the oldest; either
@@ -176,7 +182,7 @@
 //	tokenguard_cache_lookups_total{result="hit|miss|negative_hit|stale"}  Verify calls by how they were answered
 //	tokenguard_cache_entries{kind="positive|negative"}                     entries held (lapsed ones not yet evicted included)
 //	tokenguard_cache_evictions_total{kind="positive|negative"}             live entries evicted to make room
-//	tokenguard_upstream_verifications_total{outcome="valid|invalid|unavailable"}
+//	tokenguard_upstream_verifications_total{outcome="valid|invalid|unavailable|abandoned"}
 //	tokenguard_upstream_verification_seconds                               upstream call latency (histogram)
 //	tokenguard_singleflight_shared_total                                   callers answered by a call another caller started
 //	tokenguard_precheck_rejections_total{reason="malformed|expired|wrong_type|revoked"}

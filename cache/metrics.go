@@ -14,10 +14,11 @@ const (
 	outcomeValid outcome = iota
 	outcomeInvalid
 	outcomeUnavailable
+	outcomeAbandoned // every caller left, and the call was cancelled
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"valid", "invalid", "unavailable"}
+var outcomeNames = [numOutcomes]string{"valid", "invalid", "unavailable", "abandoned"}
 
 // metrics holds what a Cache reports. A nil *metrics (no Registerer) makes
 // every method a no-op.

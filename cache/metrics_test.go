@@ -87,6 +87,7 @@ func TestMetrics(t *testing.T) {
 		`tokenguard_upstream_verifications_total{outcome=valid}`:       4,
 		`tokenguard_upstream_verifications_total{outcome=invalid}`:     1,
 		`tokenguard_upstream_verifications_total{outcome=unavailable}`: 1,
+		`tokenguard_upstream_verifications_total{outcome=abandoned}`:   0,
 		`tokenguard_upstream_verification_seconds_count`:               6,
 		`tokenguard_singleflight_shared_total`:                         0,
 		`tokenguard_precheck_rejections_total{reason=malformed}`:       1,

@@ -30,7 +30,13 @@ var negativeErrs = [...]error{
 var (
 	errNoSlot  = fmt.Errorf("cache: no upstream slot free within VerifyTimeout (MaxInflight): %w", verifier.ErrUnavailable)
 	errNilUser = fmt.Errorf("cache: upstream returned neither user nor error: %w", verifier.ErrUnavailable)
+	// errAbandoned ends a call every caller left; no caller sees it.
+	errAbandoned = fmt.Errorf("cache: verification abandoned by every caller: %w", verifier.ErrUnavailable)
 )
+
+// abandoned reports whether the flight's context was cancelled because
+// every caller left (not ended by VerifyTimeout).
+func abandoned(ctx context.Context) bool { return errors.Is(ctx.Err(), context.Canceled) }
 
 func kindOf(err error) rejectKind {
 	switch {
@@ -101,23 +107,25 @@ func (c *Cache) resolve(ctx context.Context, token string, k key128) (*verifier.
 		c.m.rejected(reasonRevoked)
 		return nil, false, err
 	}
-	led := false // set by the call if this caller's function is the one run
-	ch := c.group.DoChan(token, func() (any, error) {
-		led = true
-		return c.fetch(ctx, token, k, cl)
+	fl, started := c.flights.join(ctx, token, func(fctx context.Context) (flight, error) {
+		f, err := c.fetch(fctx, token, k, cl)
+		if c.testHookFetched != nil {
+			c.testHookFetched()
+		}
+		return f, err
 	})
 	if c.testHookJoined != nil {
 		c.testHookJoined()
 	}
 	select {
-	case res := <-ch:
-		if res.Shared && !led {
+	case <-fl.done:
+		if !started {
 			c.m.sharedFlight()
 		}
-		if res.Err != nil {
-			return nil, false, res.Err
+		if fl.err != nil {
+			return nil, false, fl.err
 		}
-		f := res.Val.(flight)
+		f := fl.val
 		// A Revoke may have landed after the call's own check; a caller that
 		// gets its answer after Revoke returned must see it.
 		if err := c.revs.denies(f.user.ID, f.iat); err != nil {
@@ -126,19 +134,21 @@ func (c *Cache) resolve(ctx context.Context, token string, k key128) (*verifier.
 		}
 		return f.user, f.stale, nil
 	case <-ctx.Done():
+		c.flights.leave(token, fl) // the last caller to leave cancels the call
 		return nil, false, fmt.Errorf("cache: waiting for verification: %w", ctx.Err())
 	}
 }
 
-// fetch is the shared upstream call for one token. It runs detached from
-// the caller that started it (context.WithoutCancel), bounded by
-// VerifyTimeout, so no caller's cancellation fails the others.
-func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (any, error) {
-	gen := c.gen.Load() // before the call: a Revoke from now on blocks the store
+// fetch is the shared upstream call for one token. ctx is the flight's
+// (see flights): detached from the caller that started it, so that no one
+// caller's cancellation fails the others, and cancelled once every caller
+// has left. fetch bounds it by VerifyTimeout.
+func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (flight, error) {
+	gen := c.gen.Load() // before the call: a Purge from now on blocks the store
 	if ok, f, err := c.settled(k, cl); ok {
 		return f, err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.VerifyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.opts.VerifyTimeout)
 	defer cancel()
 	select {
 	case c.sem <- struct{}{}:
@@ -149,6 +159,10 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (a
 		select {
 		case c.sem <- struct{}{}:
 		case <-ctx.Done():
+			if abandoned(ctx) {
+				c.m.upstreamDone(outcomeAbandoned, -1)
+				return flight{}, errAbandoned
+			}
 			c.m.upstreamDone(outcomeUnavailable, -1)
 			return c.serveStale(k, cl, errNoSlot)
 		}
@@ -170,7 +184,12 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (a
 	case invalid && !unavailable:
 		c.m.upstreamDone(outcomeInvalid, elapsed)
 		c.storeNegative(k, kindOf(err))
-		return nil, fmt.Errorf("cache: upstream: %w", err)
+		return flight{}, fmt.Errorf("cache: upstream: %w", err)
+	case abandoned(ctx):
+		// Every caller left and the call was cancelled: nobody reads this
+		// failure, and it says nothing about the token or the upstream.
+		c.m.upstreamDone(outcomeAbandoned, elapsed)
+		return flight{}, errAbandoned
 	case unavailable || ctx.Err() != nil:
 		c.m.upstreamDone(outcomeUnavailable, elapsed)
 		if !unavailable { // our VerifyTimeout ended the call
@@ -183,14 +202,14 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (a
 		// An error of no known kind (or of both): never cached, never
 		// papered over with a stale answer.
 		c.m.upstreamDone(outcomeUnavailable, elapsed)
-		return nil, fmt.Errorf("cache: upstream: %w", err)
+		return flight{}, fmt.Errorf("cache: upstream: %w", err)
 	}
 }
 
 // callNext asks the upstream verifier about token. A panic in it becomes an
 // error of the unavailable kind that carries the panic's value and stack:
-// left alone, singleflight would re-raise it on a goroutine of its own, where
-// no recover can reach it, and end the process with every request in flight.
+// left alone, it would be raised on the flight's own goroutine, where no
+// recover can reach it, and end the process with every request in flight.
 // The callers of this flight get 503s; the next request for the token asks
 // again.
 func (c *Cache) callNext(ctx context.Context, token string) (u *verifier.User, err error) {
@@ -220,7 +239,7 @@ func (e *panicError) Unwrap() error { return verifier.ErrUnavailable }
 // stored its answer after this caller missed them but before it started this
 // flight: without it, a stampede that straddles the end of a flight makes a
 // second upstream call. The check is cheap next to that call.
-func (c *Cache) settled(k key128, cl claims) (ok bool, res any, err error) {
+func (c *Cache) settled(k key128, cl claims) (ok bool, res flight, err error) {
 	now := c.clock.mono()
 	if e, fresh := c.pos.shard(k).lookup(k, now); fresh {
 		iat := e.user.IssuedAt
@@ -231,14 +250,14 @@ func (c *Cache) settled(k key128, cl claims) (ok bool, res any, err error) {
 	}
 	if c.neg != nil {
 		if e, fresh := c.neg.shard(k).lookup(k, now); fresh {
-			return true, nil, negativeErrs[e.kind]
+			return true, flight{}, negativeErrs[e.kind]
 		}
 	}
-	return false, nil, nil
+	return false, flight{}, nil
 }
 
 // accept checks a verified user against the revocation memory and stores it.
-func (c *Cache) accept(u *verifier.User, k key128, cl claims, gen uint64) (any, error) {
+func (c *Cache) accept(u *verifier.User, k key128, cl claims, gen uint64) (flight, error) {
 	iat := u.IssuedAt
 	if iat.IsZero() {
 		iat = cl.iat
@@ -246,19 +265,26 @@ func (c *Cache) accept(u *verifier.User, k key128, cl claims, gen uint64) (any, 
 	if err := c.revs.denies(u.ID, iat); err != nil {
 		c.m.rejected(reasonRevoked)
 		c.storeNegative(k, kindRevoked)
-		return nil, err
+		return flight{}, err
 	}
 	exp := cl.exp // authentic now that the upstream accepted the token
 	if !u.ExpiresAt.IsZero() && u.ExpiresAt.Before(exp) {
 		exp = u.ExpiresAt
 	}
-	c.storePositive(k, u, exp, gen)
+	c.storePositive(k, u, iat, exp, gen)
 	return flight{user: u, iat: iat}, nil
 }
 
-// storePositive caches u for min(TTL, exp - ClockSkew - now), unless a
-// Revoke or Purge happened since gen was read.
-func (c *Cache) storePositive(k key128, u *verifier.User, exp time.Time, gen uint64) {
+// storePositive caches u (whose token was issued at iat) for
+// min(TTL, exp - ClockSkew - now), unless a Purge happened since gen was read
+// or a revocation of u's user now covers iat.
+//
+// The revocation is checked under the shard's lock: Revoke records the
+// revocation before it drops the user's entries shard by shard, so either
+// this check sees the revocation, or the entry is in place before Revoke
+// takes this shard's lock and is dropped there. A revocation of another user
+// does not stop the store; only Purge is global.
+func (c *Cache) storePositive(k key128, u *verifier.User, iat, exp time.Time, gen uint64) {
 	wall, now := c.clock.read()
 	life := min(exp.Add(-c.opts.ClockSkew).Sub(wall), maxLife)
 	if life <= 0 {
@@ -272,7 +298,7 @@ func (c *Cache) storePositive(k key128, u *verifier.User, exp time.Time, gen uin
 	e := &entry{user: u, key: k, expires: now + int64(ttl), deadAt: now + int64(dead)}
 	s := c.pos.shard(k)
 	s.mu.Lock()
-	if c.gen.Load() == gen {
+	if c.gen.Load() == gen && c.revs.denies(u.ID, iat) == nil {
 		s.put(e, now)
 	}
 	s.mu.Unlock()
@@ -296,14 +322,14 @@ func (c *Cache) storeNegative(k key128, kind rejectKind) {
 
 // serveStale answers from a lapsed entry when StaleIfError allows, else
 // returns err.
-func (c *Cache) serveStale(k key128, cl claims, err error) (any, error) {
+func (c *Cache) serveStale(k key128, cl claims, err error) (flight, error) {
 	if c.opts.StaleIfError <= 0 {
-		return nil, err
+		return flight{}, err
 	}
 	now := c.clock.mono()
 	e := c.pos.shard(k).peek(k)
 	if e == nil || now >= e.deadAt {
-		return nil, err
+		return flight{}, err
 	}
 	iat := e.user.IssuedAt
 	if iat.IsZero() {

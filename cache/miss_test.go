@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -87,12 +88,16 @@ func TestFirstCallerCancellation(t *testing.T) {
 	assert.Equal(t, 1, c.pos.len())
 }
 
-// A waiter leaves on its own deadline while the shared call goes on.
-func TestWaiterLeavesOnOwnContext(t *testing.T) {
-	c, up, clk := newTestCache(t, Options{})
+// The only waiter leaves on its own deadline: nobody is left to read the
+// answer, so the call is cancelled (the upstream sees its context end) and
+// stores nothing; the next caller starts a fresh call rather than joining
+// the cancelled one.
+func TestLastWaiterLeavingCancelsTheCall(t *testing.T) {
+	c, up, clk := newTestCache(t, Options{VerifyTimeout: time.Hour})
 	tok := newToken(t, clk.Now(), tokenSpec{})
+	fetched := make(chan struct{}, 1)
+	c.testHookFetched = func() { fetched <- struct{}{} }
 	entered, release := up.block()
-	defer release()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -104,13 +109,78 @@ func TestWaiterLeavesOnOwnContext(t *testing.T) {
 	err := recv(t, done)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, verifier.ErrInvalidToken)
+	recv(t, fetched) // the upstream saw its context end, long before VerifyTimeout
+	assert.Zero(t, c.pos.len(), "a cancelled call stores nothing")
+	assert.Empty(t, c.sem, "and holds no slot")
+
 	release()
-	// The call goes on without the caller and stores its answer before it
-	// ends: the next caller joins it or hits, and no second call is made.
 	_, err = c.Verify(context.Background(), tok)
 	require.NoError(t, err)
+	assert.EqualValues(t, 2, up.calls.Load(), "a fresh call, not the cancelled one")
 	assert.Equal(t, 1, c.pos.len())
-	assert.EqualValues(t, 1, up.calls.Load())
+}
+
+// Fire-and-forget callers (forged tokens whose clients hang up) fill every
+// MaxInflight slot and the queue behind it; once they have all gone, their
+// calls are cancelled, the slots are free, and a real user's fresh token is
+// verified at once instead of waiting VerifyTimeout.
+func TestAbandonedFlightsFreeTheirSlots(t *testing.T) {
+	const limit, queued = 2, 3
+	reg := prometheus.NewRegistry()
+	clk := newFakeClock()
+	good := newUpstream(clk.Now)
+	held := make(chan struct{}, limit)
+	forged := map[string]bool{} // read-only once the calls start
+	var tokens []string
+	for i := range limit + queued {
+		tok := newToken(t, clk.Now(), tokenSpec{sub: fmt.Sprint("forger-", i)})
+		forged[tok] = true
+		tokens = append(tokens, tok)
+	}
+	c := New(verifier.VerifierFunc(func(ctx context.Context, tok string) (*verifier.User, error) {
+		if !forged[tok] {
+			return good.Verify(ctx, tok)
+		}
+		held <- struct{}{}
+		<-ctx.Done() // a slow upstream: only the call's cancellation ends it
+		return nil, fmt.Errorf("upstream: %w: %w", verifier.ErrUnavailable, ctx.Err())
+	}), Options{MaxInflight: limit, VerifyTimeout: time.Hour, Now: clk.Now, Registerer: reg})
+	semWait := make(chan struct{}, queued)
+	c.testHookSemWait = func() { semWait <- struct{}{} }
+	fetched := make(chan struct{}, limit+queued)
+	c.testHookFetched = func() { fetched <- struct{}{} }
+
+	callers := make(chan error, limit+queued)
+	var cancels []context.CancelFunc
+	for i, tok := range tokens {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels = append(cancels, cancel)
+		go func() {
+			_, err := c.Verify(ctx, tok)
+			callers <- err
+		}()
+		if i < limit {
+			recv(t, held) // in the upstream, holding a slot
+		} else {
+			recv(t, semWait) // queued for a slot
+		}
+	}
+	for _, cancel := range cancels { // every client hangs up
+		cancel()
+	}
+	for range limit + queued {
+		assert.ErrorIs(t, recv(t, callers), context.Canceled)
+		recv(t, fetched)
+	}
+	assert.Empty(t, c.sem, "every slot given back")
+	assert.Equal(t, float64(limit+queued), metricValues(t, reg)["tokenguard_upstream_verifications_total{outcome=abandoned}"])
+
+	answer := make(chan error, 1)
+	go func() {
+		_, err := c.Verify(context.Background(), newToken(t, clk.Now(), tokenSpec{sub: "alice"}))
+		answer <- err
+	}()
+	assert.NoError(t, recv(t, answer), "a real user gets a slot")
 }
 
 func TestMaxInflight(t *testing.T) {

@@ -118,8 +118,11 @@ func (h *revHeap) Pop() any {
 // (appservices.Client.OnRevoke) or hand it to the revoke webhook. It works in
 // memory and never fails; the error is always nil, and ctx is not used.
 //
-// An upstream verification already in flight when Revoke is called does not
-// store its answer, and its callers get ErrRevoked if the token is covered.
+// An upstream verification of one of userID's tokens already in flight when
+// Revoke is called does not store its answer if the token is covered, and
+// its callers get ErrRevoked. Flights of other users, and tokens of userID
+// issued after at, are not affected: a revocation (or a replayed one) costs
+// no other user a cache entry.
 // The revocation is remembered for Options.MaxTokenLifetime +
 // Options.ClockSkew after at; the memory holds Options.MaxRevocations users,
 // and forgetting one (by age or because the memory is full) raises a
@@ -131,11 +134,11 @@ func (c *Cache) Revoke(_ context.Context, userID string, at time.Time) error {
 		at = wall
 	}
 	// Order matters: remember first, so that an answer checked from now on
-	// is refused; then move gen, so that one checked earlier is not stored;
-	// then drop what is stored (each shard's lock orders this after any
-	// store that read the old gen).
+	// is refused, and so that a store that takes its shard's lock from now
+	// on sees the revocation (storePositive checks it under that lock); then
+	// drop what is stored (each shard's lock orders this after any store
+	// that checked before the revocation was remembered).
 	c.revs.add(userID, at, wall)
-	c.gen.Add(1)
 	c.pos.dropUser(userID)
 	c.m.revoked()
 	return nil

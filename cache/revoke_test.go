@@ -109,17 +109,21 @@ func TestRevokeZeroAtMeansNow(t *testing.T) {
 	assert.NoError(t, err)
 }
 
-// Revoke lands while the upstream call for one of the user's tokens is in
-// flight and the upstream still calls the token valid: the answer is not
-// stored and the waiting caller gets ErrRevoked.
+// Revoke lands while the upstream call for a token is in flight and the
+// upstream still calls the token valid. A revocation that covers the token
+// (its user, issued at or before) keeps the answer out of the cache and the
+// waiting caller gets ErrRevoked; one that does not (another user's, or one
+// older than the token) neither stores nor refuses anything less.
 func TestRevokeRacesInflightCall(t *testing.T) {
 	tests := []struct {
 		name    string
-		iat     time.Duration // relative to the revocation
+		revoke  string        // the user revoked while the call is in flight
+		iat     time.Duration // of the token, relative to the revocation
 		revoked bool
 	}{
-		{"issued before the revocation", -time.Minute, true},
-		{"issued after the revocation", time.Minute, false},
+		{"issued before the revocation", "alice", -time.Minute, true},
+		{"issued after the revocation", "alice", time.Minute, false},
+		{"another user revoked", "mallory", -time.Minute, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,18 +143,19 @@ func TestRevokeRacesInflightCall(t *testing.T) {
 				done <- result{u, err}
 			}()
 			recv(t, entered) // the upstream call is in flight
-			c.Revoke(context.Background(), "alice", at)
+			c.Revoke(context.Background(), tt.revoke, at)
 			release()
 			r := recv(t, done)
 
 			if tt.revoked {
 				assert.ErrorIs(t, r.err, verifier.ErrRevoked)
 				assert.Nil(t, r.u)
+				assert.Zero(t, c.pos.len(), "an answer the revocation covers is not stored")
 			} else {
 				require.NoError(t, r.err)
 				assert.Equal(t, "alice", r.u.ID)
+				assert.Equal(t, 1, c.pos.len(), "an answer the revocation does not cover is stored")
 			}
-			assert.Zero(t, c.pos.len(), "an answer that raced a revocation is not stored")
 			assert.EqualValues(t, 1, up.calls.Load())
 		})
 	}
@@ -200,17 +205,23 @@ func TestWaiterRechecksRevocation(t *testing.T) {
 }
 
 // The store itself is guarded: an answer checked before Revoke but stored
-// after it is dropped by the generation check.
-func TestRevokeGenerationBlocksStore(t *testing.T) {
+// after it is dropped by the per-user check under the shard's lock, while
+// another user's answer, and a token issued after the revocation, are stored.
+func TestRevokeBlocksStore(t *testing.T) {
 	c, _, clk := newTestCache(t, Options{})
-	u := &verifier.User{ID: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	k := c.keys.key("some token")
+	alice := &verifier.User{ID: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	bob := &verifier.User{ID: "bob", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	gen := c.gen.Load()
 	c.Revoke(context.Background(), "alice", clk.Now())
-	c.storePositive(k, u, u.ExpiresAt, gen)
-	assert.Zero(t, c.pos.len())
-	c.storePositive(k, u, u.ExpiresAt, c.gen.Load())
-	assert.Equal(t, 1, c.pos.len())
+	c.storePositive(c.keys.key("alice's token"), alice, alice.IssuedAt, alice.ExpiresAt, gen)
+	assert.Zero(t, c.pos.len(), "covered by the revocation")
+	c.storePositive(c.keys.key("bob's token"), bob, bob.IssuedAt, bob.ExpiresAt, gen)
+	assert.Equal(t, 1, c.pos.len(), "another user's revocation moves nothing")
+	c.storePositive(c.keys.key("alice's new token"), alice, clk.Now().Add(time.Second), alice.ExpiresAt, gen)
+	assert.Equal(t, 2, c.pos.len(), "a token issued after the revocation")
+	c.Purge()
+	c.storePositive(c.keys.key("bob's token"), bob, bob.IssuedAt, bob.ExpiresAt, gen)
+	assert.Zero(t, c.pos.len(), "Purge still blocks every store that read the old generation")
 }
 
 // The revocation memory is bounded: past MaxRevocations the oldest is folded

@@ -147,15 +147,17 @@ func ExampleMiddleware_Authenticate() {
 // ExampleNewRevokeWebhook signs a revocation the way a client of the webhook
 // must.
 func ExampleNewRevokeWebhook() {
-	secret := []byte("shared-secret")
+	secret := []byte("a-shared-secret-of-at-least-32-bytes") // openssl rand -hex 32
 	h := middleware.NewRevokeWebhook(verifier.RevokerFunc(func(_ context.Context, userID string, at time.Time) error {
 		fmt.Println("revoke", userID, at.UTC().Format(time.RFC3339))
 		return nil
-	}), secret, middleware.WithWebhookLogger(slog.New(slog.DiscardHandler)))
+	}), [][]byte{secret}, middleware.WithWebhookLogger(slog.New(slog.DiscardHandler)))
 
 	body := `{"user_id":"64b7f0c2a1b2c3d4e5f60718","revoked_at":1700000000}`
 	req := httptest.NewRequest(http.MethodPost, "/revoke", strings.NewReader(body))
-	req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook(secret, []byte(body)))
+	// The signature names the time it was made; the webhook accepts it for
+	// 5 minutes either way.
+	req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook(secret, []byte(body), time.Now()))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	fmt.Println(rec.Code)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,8 +88,8 @@ func FuzzWebhookBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var r fakeRevoker
-		h := NewRevokeWebhook(&r, webhookSecret, WithWebhookLogger(quiet), WithWebhookClock(func() time.Time { return fixedNow }))
-		rec := postWebhook(h, http.MethodPost, string(body), SignWebhook(webhookSecret, body))
+		h := NewRevokeWebhook(&r, [][]byte{webhookSecret}, WithWebhookLogger(quiet), WithWebhookClock(func() time.Time { return fixedNow }))
+		rec := postWebhook(h, http.MethodPost, string(body), SignWebhook(webhookSecret, body, fixedNow))
 		calls := r.all()
 		switch rec.Code {
 		case http.StatusNoContent:
@@ -260,6 +261,49 @@ func FuzzForwardedRequest(f *testing.F) {
 			if u != "" && !strings.HasPrefix(u, "/public/") {
 				t.Fatalf("passed %q, not under the skipped prefix", u)
 			}
+		}
+	})
+}
+
+// FuzzSignatureHeader parses arbitrary signature header values: the parser
+// never panics, and what it accepts has exactly one all-digit t and 1 to 4
+// v1 values of 32 bytes, and survives a round trip: a value that SignWebhook
+// would write for the parsed time verifies only under the key it was made
+// with.
+func FuzzSignatureHeader(f *testing.F) {
+	body := []byte(`{"user_id":"u"}`)
+	for _, s := range []string{
+		SignWebhook(webhookSecret, body, fixedNow), legacySign(string(body)), "t=1,v1=", "t=,v1=00",
+		"v1=" + v1Of(sign(string(body))) + ",t=1", "t=1,t=2,v1=" + strings.Repeat("ab", 32), "t=-1,v1=" + strings.Repeat("ab", 32),
+		"t=1,v0=x,v1=" + strings.Repeat("ab", 32), ",,,", "t=1, v1=" + strings.Repeat("ab", 32), "=", "t=99999999999999999999",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		sig, ok := parseSignature(v)
+		if !ok {
+			if sig.ts != "" || sig.v1 != nil {
+				t.Fatalf("refused %q but returned %+v", v, sig)
+			}
+			return
+		}
+		if len(v) > maxSignatureHeader || !validUnixSeconds(sig.ts) || strconv.FormatInt(sig.unix, 10) != strings.TrimLeft(sig.ts, "0") && sig.unix != 0 {
+			t.Fatalf("accepted %q with t %q = %d", v, sig.ts, sig.unix)
+		}
+		if len(sig.v1) == 0 || len(sig.v1) > maxSignatures {
+			t.Fatalf("accepted %q with %d v1", v, len(sig.v1))
+		}
+		for _, b := range sig.v1 {
+			if len(b) != 32 {
+				t.Fatalf("accepted %q with a v1 of %d bytes", v, len(b))
+			}
+		}
+		if strings.Count(v, "t=") < 1 || !strings.HasPrefix(v, "t=") && !strings.Contains(v, ",t=") {
+			t.Fatalf("accepted %q without a t item", v)
+		}
+		good, _ := parseSignature(SignWebhook(webhookSecret, body, time.Unix(sig.unix, 0)))
+		if !good.verifies([][]byte{webhookSecret}, body) || good.verifies([][]byte{otherSecret}, body) {
+			t.Fatalf("round trip of t=%d failed", sig.unix)
 		}
 	})
 }

@@ -2,34 +2,21 @@ package middleware
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/tokenguard/tokenguard/verifier"
 )
 
-// SignatureHeader carries a revoke webhook's signature:
-// "sha256=" followed by the hex HMAC-SHA256 of the raw body.
-const SignatureHeader = "X-Tokenguard-Signature"
-
 // maxWebhookBody is the largest revoke webhook body accepted, in bytes.
 const maxWebhookBody = 4 << 10
 
-// SignWebhook returns the SignatureHeader value for body under secret:
-// "sha256=<hex HMAC-SHA256>".
-func SignWebhook(secret, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
+// defaultWebhookTolerance is how far a signature's time may be from now.
+const defaultWebhookTolerance = 5 * time.Minute
 
 // A WebhookOption configures NewRevokeWebhook.
 type WebhookOption func(*webhook)
@@ -40,6 +27,18 @@ type WebhookOption func(*webhook)
 // Default: time.Now.
 func WithWebhookClock(now func() time.Time) WebhookOption {
 	return func(h *webhook) { h.now = now }
+}
+
+// WithWebhookTolerance sets how far from now, in either direction, the time
+// of a signature may be: a call signed longer ago (a replay) or further in
+// the future is refused with 401. It is the window in which a captured call
+// can be replayed; it must cover the clock skew between sender and receiver
+// and the time a call may take to arrive (retries included). A tolerance
+// <= 0 means the default.
+//
+// Default: 5 minutes.
+func WithWebhookTolerance(d time.Duration) WebhookOption {
+	return func(h *webhook) { h.tolerance = d }
 }
 
 // WithWebhookLogger sets the logger of revocations (info) and of refused
@@ -60,52 +59,67 @@ func WithWebhookLogger(l *slog.Logger) WebhookOption {
 //
 //	{"user_id": "<id>", "revoked_at": <unix seconds, optional>}
 //
-// and a SignatureHeader made by SignWebhook with the shared secret. It is
-// answered:
+// and a SignatureHeader made by SignWebhook with one of secrets (more than
+// one lets a secret be rotated without downtime: any listed one verifies).
+// It is answered:
 //
 //   - 405 for any other method;
 //   - 400 for a body over 4 KiB (checked before the signature,
 //     which needs the whole body);
-//   - 401 for a missing or wrong signature (compared in constant time, before
-//     the JSON is parsed);
+//   - 401 for a missing, malformed or wrong signature (HMACs compared in
+//     constant time, before the JSON is parsed), for the pre-timestamp
+//     "sha256=<hex>" form, and for a signature whose time is more than the
+//     tolerance (WithWebhookTolerance, 5 minutes) from now either way;
 //   - 400 for a body that is not one JSON object with a non-empty user_id and
 //     at most a positive integer revoked_at: unknown, repeated or
 //     differently cased fields and trailing data are refused;
-//   - 204 once r.Revoke returned nil. A revoked_at missing or in the future
-//     (clock skew) means now;
+//   - 204 once r.Revoke returned nil. A missing revoked_at means the
+//     signature's time, so that a replay of the same call revokes nothing
+//     more; revoked_at (or the signature's time) in the future (clock skew)
+//     means now;
 //   - 503 with Retry-After when r.Revoke returned an error: the revocation
 //     may be in force here but not everywhere it should be (a shared store
 //     could not be written), so the sender retries.
 //
-// There is no replay protection: anyone who captured a signed body can send
-// it again, which only revokes the same user's tokens again (up to the time
-// of the replay when the body names no revoked_at). Use TLS, and name
-// revoked_at in bodies, to limit that.
+// A captured call can be replayed only within the tolerance, and a replay
+// only revokes the same user's tokens of the same time again. Use TLS all
+// the same: the body names a user id.
 //
-// It panics if r is nil or secret is empty: leaving the webhook off when
-// there is no secret is the caller's decision.
-func NewRevokeWebhook(r verifier.Revoker, secret []byte, opts ...WebhookOption) http.Handler {
+// It panics if r is nil, if secrets is empty, or if a secret is shorter than
+// MinWebhookSecretLen: leaving the webhook off when there is no secret is the
+// caller's decision. The secrets are copied.
+func NewRevokeWebhook(r verifier.Revoker, secrets [][]byte, opts ...WebhookOption) http.Handler {
 	if r == nil {
 		panic("middleware: nil Revoker")
 	}
-	if len(secret) == 0 {
-		panic("middleware: empty webhook secret")
+	if len(secrets) == 0 {
+		panic("middleware: no webhook secret")
 	}
-	h := &webhook{r: r, secret: bytes.Clone(secret), now: time.Now}
+	h := &webhook{r: r, now: time.Now}
+	for _, s := range secrets {
+		if len(s) < MinWebhookSecretLen {
+			panic("middleware: webhook secret shorter than MinWebhookSecretLen (32 bytes)")
+		}
+		h.secrets = append(h.secrets, bytes.Clone(s))
+	}
 	for _, opt := range opts {
 		opt(h)
 	}
 	if h.now == nil {
 		h.now = time.Now
 	}
+	if h.tolerance <= 0 {
+		h.tolerance = defaultWebhookTolerance
+	}
 	return h
 }
 
 type webhook struct {
-	r      verifier.Revoker
-	secret []byte
-	now    func() time.Time
-	log    *slog.Logger // nil: slog.Default()
+	r         verifier.Revoker
+	secrets   [][]byte
+	now       func() time.Time
+	tolerance time.Duration
+	log       *slog.Logger // nil: slog.Default()
 }
 
 // revokeBody is a parsed revoke webhook body.
@@ -129,8 +143,14 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.refuse(w, req, http.StatusBadRequest, "body too large")
 		return
 	}
-	if !h.signedBy(req.Header[SignatureHeader], body) {
+	now := h.now()
+	sig, ok := h.signedBy(req.Header[SignatureHeader], body)
+	if !ok {
 		h.refuse(w, req, http.StatusUnauthorized, "missing or bad signature")
+		return
+	}
+	if !sig.within(now, h.tolerance) {
+		h.refuse(w, req, http.StatusUnauthorized, "signature time outside the tolerance")
 		return
 	}
 	rb, ok := parseRevokeBody(body)
@@ -138,12 +158,12 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.refuse(w, req, http.StatusBadRequest, "bad body")
 		return
 	}
-	now := h.now()
-	at := now
+	at := time.Unix(sig.unix, 0)
 	if rb.RevokedAt != nil {
-		if t := time.Unix(*rb.RevokedAt, 0); t.Before(now) {
-			at = t
-		}
+		at = time.Unix(*rb.RevokedAt, 0)
+	}
+	if at.After(now) {
+		at = now
 	}
 	if err := h.r.Revoke(req.Context(), rb.UserID, at); err != nil {
 		// Applied where it could be (the Revoker's doc), but maybe not
@@ -159,23 +179,17 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// signedBy reports whether the one signature header value is a valid
-// signature of body.
-func (h *webhook) signedBy(values []string, body []byte) bool {
+// signedBy parses the one signature header value and reports whether it
+// is a valid signature of body under one of the secrets.
+func (h *webhook) signedBy(values []string, body []byte) (signature, bool) {
 	if len(values) != 1 {
-		return false
+		return signature{}, false
 	}
-	hexSig, ok := strings.CutPrefix(values[0], "sha256=")
-	if !ok || len(hexSig) != 2*sha256.Size {
-		return false
+	sig, ok := parseSignature(values[0])
+	if !ok || !sig.verifies(h.secrets, body) {
+		return signature{}, false
 	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, h.secret)
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return sig, true
 }
 
 // parseRevokeBody decodes one JSON object with a non-empty string user_id and

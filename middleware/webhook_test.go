@@ -1,10 +1,15 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,10 +20,16 @@ import (
 	"github.com/tokenguard/tokenguard/verifier"
 )
 
-var webhookSecret = []byte("s3cret-shared-with-the-revoker")
+var webhookSecret = []byte("s3cret-shared-with-the-revoker-32+bytes")
+
+// otherSecret is a second secret, as during a rotation.
+var otherSecret = []byte("the-next-secret-of-the-revoker-32+bytes")
 
 // fixedNow is the webhook tests' clock.
 var fixedNow = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// nowUnix is fixedNow in Unix seconds, as a signature's t.
+var nowUnix = strconv.FormatInt(fixedNow.Unix(), 10)
 
 // revocation is one Revoke call.
 type revocation struct {
@@ -36,7 +47,7 @@ type fakeRevoker struct {
 func (f *fakeRevoker) Revoke(_ context.Context, userID string, at time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, revocation{userID, at})
+	f.calls = append(f.calls, revocation{userID, at.UTC()})
 	return f.err
 }
 
@@ -47,7 +58,7 @@ func (f *fakeRevoker) all() []revocation {
 }
 
 func newTestWebhook(r verifier.Revoker) http.Handler {
-	return NewRevokeWebhook(r, webhookSecret,
+	return NewRevokeWebhook(r, [][]byte{webhookSecret},
 		WithWebhookClock(func() time.Time { return fixedNow }), WithWebhookLogger(quiet))
 }
 
@@ -62,7 +73,21 @@ func postWebhook(h http.Handler, method, body string, sigs ...string) *httptest.
 	return rec
 }
 
-func sign(body string) string { return SignWebhook(webhookSecret, []byte(body)) }
+// sign signs body with webhookSecret at fixedNow, the webhook's clock.
+func sign(body string) string { return SignWebhook(webhookSecret, []byte(body), fixedNow) }
+
+// signAt signs body with webhookSecret at t.
+func signAt(body string, t time.Time) string { return SignWebhook(webhookSecret, []byte(body), t) }
+
+// v1Of returns the v1 value of a signature made by SignWebhook.
+func v1Of(sig string) string { _, v1, _ := strings.Cut(sig, ",v1="); return v1 }
+
+// legacySign is the pre-timestamp form, "sha256=<hex HMAC-SHA256(body)>".
+func legacySign(body string) string {
+	mac := hmac.New(sha256.New, webhookSecret)
+	mac.Write([]byte(body))
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
 
 func TestRevokeWebhook(t *testing.T) {
 	const valid = `{"user_id":"user-1"}`
@@ -80,10 +105,10 @@ func TestRevokeWebhook(t *testing.T) {
 		{
 			name: "revoke at a time", body: `{"user_id":"u2","revoked_at":1900000000}`,
 			sigs: []string{sign(`{"user_id":"u2","revoked_at":1900000000}`)}, status: 204,
-			want: &revocation{"u2", time.Unix(1900000000, 0)},
+			want: &revocation{"u2", time.Unix(1900000000, 0).UTC()},
 		},
 		{
-			name: "null revoked_at means now", body: `{"revoked_at":null,"user_id":"u3"}`,
+			name: "null revoked_at means the signature's time", body: `{"revoked_at":null,"user_id":"u3"}`,
 			sigs: []string{sign(`{"revoked_at":null,"user_id":"u3"}`)}, status: 204,
 			want: &revocation{"u3", fixedNow},
 		},
@@ -97,11 +122,25 @@ func TestRevokeWebhook(t *testing.T) {
 		{name: "PUT", method: http.MethodPut, body: valid, sigs: []string{sign(valid)}, status: 405},
 		{name: "missing signature", body: valid, status: 401},
 		{name: "empty signature", body: valid, sigs: []string{""}, status: 401},
-		{name: "signature by another secret", body: valid, sigs: []string{SignWebhook([]byte("other"), []byte(valid))}, status: 401},
-		{name: "signature without prefix", body: valid, sigs: []string{strings.TrimPrefix(sign(valid), "sha256=")}, status: 401},
+		{name: "signature by another secret", body: valid, sigs: []string{SignWebhook(otherSecret, []byte(valid), fixedNow)}, status: 401},
+		{name: "old sha256= form", body: valid, sigs: []string{legacySign(valid)}, status: 401},
+		{name: "no t", body: valid, sigs: []string{"v1=" + v1Of(sign(valid))}, status: 401},
+		{name: "no v1", body: valid, sigs: []string{"t=" + nowUnix}, status: 401},
+		{name: "t in another place is the same signature", body: valid, sigs: []string{"v1=" + v1Of(sign(valid)) + ",t=" + nowUnix}, status: 204, want: &revocation{"user-1", fixedNow}},
+		{name: "unknown scheme ignored", body: valid, sigs: []string{sign(valid) + ",v0=abc"}, status: 204, want: &revocation{"user-1", fixedNow}},
+		{name: "a second, wrong v1 beside a right one", body: valid, sigs: []string{sign(valid) + ",v1=" + strings.Repeat("00", 32)}, status: 204, want: &revocation{"user-1", fixedNow}},
+		{name: "signed at another time than it says", body: valid, sigs: []string{"t=" + nowUnix + ",v1=" + v1Of(signAt(valid, fixedNow.Add(-time.Second)))}, status: 401},
 		{name: "truncated signature", body: valid, sigs: []string{sign(valid)[:40]}, status: 401},
-		{name: "signature not hex", body: valid, sigs: []string{"sha256=" + strings.Repeat("zz", 32)}, status: 401},
-		{name: "upper-case hex is still hex", body: valid, sigs: []string{"sha256=" + strings.ToUpper(strings.TrimPrefix(sign(valid), "sha256="))}, status: 204, want: &revocation{"user-1", fixedNow}},
+		{name: "signature not hex", body: valid, sigs: []string{"t=" + nowUnix + ",v1=" + strings.Repeat("zz", 32)}, status: 401},
+		{name: "upper-case hex is still hex", body: valid, sigs: []string{"t=" + nowUnix + ",v1=" + strings.ToUpper(v1Of(sign(valid)))}, status: 204, want: &revocation{"user-1", fixedNow}},
+		{name: "space after the comma", body: valid, sigs: []string{strings.Replace(sign(valid), ",", ", ", 1)}, status: 401},
+		{name: "signed t with a sign", body: valid, sigs: []string{"t=+" + nowUnix + ",v1=" + v1Of(sign(valid))}, status: 401},
+		{name: "two t", body: valid, sigs: []string{"t=" + nowUnix + "," + sign(valid)}, status: 401},
+		{name: "5 minutes old", body: valid, sigs: []string{signAt(valid, fixedNow.Add(-5*time.Minute))}, status: 204, want: &revocation{"user-1", fixedNow.Add(-5 * time.Minute)}},
+		{name: "5 minutes 1 second old", body: valid, sigs: []string{signAt(valid, fixedNow.Add(-5*time.Minute-time.Second))}, status: 401},
+		{name: "5 minutes ahead", body: valid, sigs: []string{signAt(valid, fixedNow.Add(5*time.Minute))}, status: 204, want: &revocation{"user-1", fixedNow}},
+		{name: "5 minutes 1 second ahead", body: valid, sigs: []string{signAt(valid, fixedNow.Add(5*time.Minute+time.Second))}, status: 401},
+		{name: "t far in the future", body: valid, sigs: []string{"t=999999999999999999,v1=" + v1Of(signAt(valid, time.Unix(999999999999999999, 0)))}, status: 401},
 		{name: "two signatures", body: valid, sigs: []string{sign(valid), sign(valid)}, status: 401},
 		{name: "tampered body under a captured signature", body: `{"user_id":"admin"}`, sigs: []string{sign(valid)}, status: 401},
 		{name: "bad JSON with a bad signature is 401 first", body: `{`, sigs: []string{sign(valid)}, status: 401},
@@ -145,18 +184,65 @@ func TestRevokeWebhook(t *testing.T) {
 	}
 }
 
-// TestRevokeWebhookReplay documents the known limit: an identical signed
-// body sent again is accepted and only revokes the same user again.
+// A captured call is accepted again only within the tolerance of its
+// signature's time (an injected clock moves past it), and a body without
+// revoked_at is dated at the signature's time, so a replay within the window
+// revokes nothing more than the original did.
 func TestRevokeWebhookReplay(t *testing.T) {
 	var r fakeRevoker
-	h := newTestWebhook(&r)
-	body := `{"user_id":"user-1","revoked_at":1900000000}`
-	for range 2 {
-		rec := postWebhook(h, http.MethodPost, body, sign(body))
-		require.Equal(t, http.StatusNoContent, rec.Code)
+	now := fixedNow
+	h := NewRevokeWebhook(&r, [][]byte{webhookSecret}, WithWebhookLogger(quiet),
+		WithWebhookClock(func() time.Time { return now }))
+	body := `{"user_id":"user-1"}`
+	sig := sign(body)
+	for _, step := range []struct {
+		at     time.Duration
+		status int
+	}{{0, 204}, {4 * time.Minute, 204}, {5*time.Minute + time.Second, 401}} {
+		now = fixedNow.Add(step.at)
+		rec := postWebhook(h, http.MethodPost, body, sig)
+		require.Equal(t, step.status, rec.Code, "replayed %v later", step.at)
 	}
-	want := revocation{"user-1", time.Unix(1900000000, 0)}
-	assert.Equal(t, []revocation{want, want}, r.all())
+	want := revocation{"user-1", fixedNow}
+	assert.Equal(t, []revocation{want, want}, r.all(), "the replay revoked the same time, not its own")
+}
+
+// WithWebhookTolerance moves the window; a non-positive one is the default.
+func TestRevokeWebhookTolerance(t *testing.T) {
+	body := `{"user_id":"u"}`
+	for _, tc := range []struct {
+		tolerance time.Duration
+		age       time.Duration
+		status    int
+	}{
+		{time.Minute, time.Minute, 204},
+		{time.Minute, time.Minute + time.Second, 401},
+		{time.Minute, -time.Minute - time.Second, 401},
+		{0, 5 * time.Minute, 204},
+		{-time.Second, 5*time.Minute + time.Second, 401},
+	} {
+		var r fakeRevoker
+		h := NewRevokeWebhook(&r, [][]byte{webhookSecret}, WithWebhookLogger(quiet), WithWebhookTolerance(tc.tolerance),
+			WithWebhookClock(func() time.Time { return fixedNow }))
+		rec := postWebhook(h, http.MethodPost, body, signAt(body, fixedNow.Add(-tc.age)))
+		assert.Equal(t, tc.status, rec.Code, "tolerance %v, signed %v ago", tc.tolerance, tc.age)
+	}
+}
+
+// Any listed secret verifies, so a sender can switch secrets while the
+// receivers list both.
+func TestRevokeWebhookRotation(t *testing.T) {
+	var r fakeRevoker
+	h := NewRevokeWebhook(&r, [][]byte{webhookSecret, otherSecret}, WithWebhookLogger(quiet),
+		WithWebhookClock(func() time.Time { return fixedNow }))
+	body := `{"user_id":"u"}`
+	for _, secret := range [][]byte{webhookSecret, otherSecret} {
+		rec := postWebhook(h, http.MethodPost, body, SignWebhook(secret, []byte(body), fixedNow))
+		assert.Equal(t, http.StatusNoContent, rec.Code)
+	}
+	rec := postWebhook(h, http.MethodPost, body, SignWebhook([]byte("not-a-listed-secret-but-32-bytes-long"), []byte(body), fixedNow))
+	assert.Equal(t, http.StatusUnauthorized, rec.Code)
+	assert.Len(t, r.all(), 2)
 }
 
 // A Revoker that fails (a shared store that cannot be written) makes the
@@ -170,21 +256,24 @@ func TestRevokeWebhookRevokerFails(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	assert.Equal(t, "2", rec.Header().Get("Retry-After"))
 	assert.JSONEq(t, `{"error":"revocation not applied everywhere; retry"}`, rec.Body.String())
-	assert.Equal(t, []revocation{{"user-1", time.Unix(1900000000, 0)}}, r.all())
+	assert.Equal(t, []revocation{{"user-1", time.Unix(1900000000, 0).UTC()}}, r.all())
 }
 
 func TestRevokeWebhookPanics(t *testing.T) {
-	assert.PanicsWithValue(t, "middleware: nil Revoker", func() { NewRevokeWebhook(nil, webhookSecret) })
-	assert.PanicsWithValue(t, "middleware: empty webhook secret", func() { NewRevokeWebhook(&fakeRevoker{}, nil) })
-	assert.PanicsWithValue(t, "middleware: empty webhook secret", func() { NewRevokeWebhook(&fakeRevoker{}, []byte{}) })
+	short := "middleware: webhook secret shorter than MinWebhookSecretLen (32 bytes)"
+	assert.PanicsWithValue(t, "middleware: nil Revoker", func() { NewRevokeWebhook(nil, [][]byte{webhookSecret}) })
+	assert.PanicsWithValue(t, "middleware: no webhook secret", func() { NewRevokeWebhook(&fakeRevoker{}, nil) })
+	assert.PanicsWithValue(t, short, func() { NewRevokeWebhook(&fakeRevoker{}, [][]byte{{}}) })
+	assert.PanicsWithValue(t, short, func() { NewRevokeWebhook(&fakeRevoker{}, [][]byte{webhookSecret, []byte(strings.Repeat("x", 31))}) })
+	assert.NotPanics(t, func() { NewRevokeWebhook(&fakeRevoker{}, [][]byte{[]byte(strings.Repeat("x", 32))}) })
 }
 
 func TestRevokeWebhookCopiesSecret(t *testing.T) {
-	secret := []byte("secret")
+	secret := bytes.Clone(webhookSecret)
 	var r fakeRevoker
-	h := NewRevokeWebhook(&r, secret, WithWebhookLogger(quiet))
+	h := NewRevokeWebhook(&r, [][]byte{secret}, WithWebhookLogger(quiet), WithWebhookClock(func() time.Time { return fixedNow }))
 	body := `{"user_id":"u"}`
-	sig := SignWebhook(secret, []byte(body))
+	sig := SignWebhook(secret, []byte(body), fixedNow)
 	secret[0] = 'X' // the caller reuses its buffer
 	rec := postWebhook(h, http.MethodPost, body, sig)
 	assert.Equal(t, http.StatusNoContent, rec.Code)
@@ -192,9 +281,9 @@ func TestRevokeWebhookCopiesSecret(t *testing.T) {
 
 func TestRevokeWebhookDefaultClock(t *testing.T) {
 	var r fakeRevoker
-	h := NewRevokeWebhook(&r, webhookSecret, WithWebhookLogger(quiet), WithWebhookClock(nil))
-	before := time.Now()
-	rec := postWebhook(h, http.MethodPost, `{"user_id":"u"}`, sign(`{"user_id":"u"}`))
+	h := NewRevokeWebhook(&r, [][]byte{webhookSecret}, WithWebhookLogger(quiet), WithWebhookClock(nil))
+	before := time.Now().Truncate(time.Second)
+	rec := postWebhook(h, http.MethodPost, `{"user_id":"u"}`, signAt(`{"user_id":"u"}`, time.Now()))
 	require.Equal(t, http.StatusNoContent, rec.Code)
 	calls := r.all()
 	require.Len(t, calls, 1)
@@ -202,7 +291,10 @@ func TestRevokeWebhookDefaultClock(t *testing.T) {
 }
 
 func TestSignWebhook(t *testing.T) {
-	// HMAC-SHA256 test case 2 of RFC 4231.
-	got := SignWebhook([]byte("Jefe"), []byte("what do ya want for nothing?"))
-	assert.Equal(t, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", got)
+	// HMAC-SHA256("Jefe", "1700000000.what do ya want for nothing?"), by
+	// openssl dgst -sha256 -hmac Jefe.
+	got := SignWebhook([]byte("Jefe"), []byte("what do ya want for nothing?"), time.Unix(1700000000, 0))
+	assert.Equal(t, "t=1700000000,v1="+opensslHMAC, got)
 }
+
+const opensslHMAC = "1cdd0650c8be1cb0974b1788d458b1e781206cfef59b85faafc582d2e182c57e"

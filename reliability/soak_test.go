@@ -55,7 +55,7 @@ func TestSoak(t *testing.T) {
 	truth := newSoakTruth()
 	hello := httptest.NewServer(truth.hello())
 	defer hello.Close()
-	secret := []byte(randHex(16))
+	secret := []byte(randHex(32))
 	g := startGateway(t, bin, []string{
 		"--upstream", hello.URL, "--api-url", srv.URL,
 		"--group-id", vt.DefaultGroupID, "--app-id", vt.DefaultAppID, "--public-key", vt.DefaultPublicKey,

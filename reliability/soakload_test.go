@@ -272,7 +272,7 @@ func (l *soakLoad) revokeOne(adminURL string, secret []byte) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook(secret, body))
+	req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook(secret, body, time.Now()))
 	resp, err := plainClient.Do(req)
 	if err != nil {
 		return err

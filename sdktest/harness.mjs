@@ -138,9 +138,11 @@ export async function startServer(handler) {
   };
 }
 
-/** Signs a revoke webhook body as middleware.SignWebhook does. */
+/** Signs a revoke webhook body now, as middleware.SignWebhook does:
+ * t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>. */
 export function signWebhook(secret, body) {
-  return "sha256=" + createHmac("sha256", secret).update(body).digest("hex");
+  const t = Math.floor(Date.now() / 1000);
+  return `t=${t},v1=` + createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
 }
 
 /** An Admin API session on the emulator at base. */

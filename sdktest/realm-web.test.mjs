@@ -15,7 +15,7 @@ import {
 
 const email = "ada@example.com";
 const password = "correct horse";
-const revokeSecret = "sdktest-revoke-secret";
+const revokeSecret = "sdktest-revoke-secret-of-32-bytes-or-more";
 
 let binary, emulator, proxy, upstream, confirmFn;
 const confirmations = []; // the confirmation function's arguments, in order

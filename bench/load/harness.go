@@ -75,7 +75,7 @@ func newHarness(ctx context.Context, cfg config) (*harness, error) {
 	if h.script, err = writeWrkScript(h.tmp); err != nil {
 		return h, err
 	}
-	var key [16]byte
+	var key [32]byte // 64 hex digits; the gateway wants at least 32 bytes
 	_, _ = rand.Read(key[:])
 	h.secret = hex.EncodeToString(key[:])
 

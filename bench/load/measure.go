@@ -150,16 +150,20 @@ func get(ctx context.Context, c *http.Client, url, token string) (int, error) {
 }
 
 // revoke calls tokenguard's revoke webhook for uid and returns its status.
+// It signs as any sender must, without the middleware package:
+// t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>.
 func (h *harness) revoke(ctx context.Context, s *system, uid string, at time.Time) (int, error) {
 	body, _ := json.Marshal(map[string]any{"user_id": uid, "revoked_at": at.Unix()})
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	mac := hmac.New(sha256.New, []byte(h.secret))
+	mac.Write([]byte(ts + "."))
 	mac.Write(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.AdminURL+"/revoke", bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Tokenguard-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Tokenguard-Signature", "t="+ts+",v1="+hex.EncodeToString(mac.Sum(nil)))
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return 0, err

@@ -91,7 +91,7 @@ func (c demoCommand) run(ctx context.Context, args []string, stdout, stderr io.W
 	go func() { _ = hello.Serve(helloLn) }()
 	defer hello.Close()
 
-	secret, err := randomHex(16)
+	secret, err := randomHex(32)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (c demoCommand) run(ctx context.Context, args []string, stdout, stderr io.W
 		CacheSize:     10_000,
 		CacheTTL:      5 * time.Minute,
 		NegativeTTL:   10 * time.Second,
-		RevokeSecret:  secret,
+		RevokeSecrets: []string{secret},
 		VerifyTimeout: 5 * time.Second,
 		Logger:        log,
 	})
@@ -117,7 +117,7 @@ func (c demoCommand) run(ctx context.Context, args []string, stdout, stderr io.W
 	info := demoInfo{
 		emulator: emu.URL, hello: "http://" + helloLn.Addr().String(),
 		proxy: "http://" + data.Addr().String(), admin: "http://" + admin.Addr().String(),
-		secret: secret,
+		secret: secret, bin: os.Args[0],
 	}
 
 	runCtx, stopRun := context.WithCancel(ctx)

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,17 +64,14 @@ func TestDemo(t *testing.T) {
 	status, _ = demoGet(t, url, "")
 	assert.Equal(t, http.StatusUnauthorized, status)
 
-	// The revoke webhook line, signature and all.
-	r := regexp.MustCompile(`(?m)-X POST -H '([A-Za-z-]+): (sha256=[0-9a-f]{64})' -H 'Content-Type: application/json' -d '(\{[^']*\})' (http://\S+/revoke)$`).FindStringSubmatch(out)
+	// The revoke line, run as printed (in-process, with its environment).
+	r := regexp.MustCompile(`(?m)^  TOKENGUARD_REVOKE_SECRET=([0-9a-f]{64}) \S+ revoke (--admin-url http://\S+ --user-id [0-9a-f]{24})$`).FindStringSubmatch(out)
 	require.NotNil(t, r, "no revoke line in:\n%s", out)
-	req, err := http.NewRequest(http.MethodPost, r[4], strings.NewReader(r[3]))
+	var revOut bytes.Buffer
+	err := revokeCommand{lookupEnv: env{revokeSecretEnv: r[1]}.lookup, now: time.Now, client: http.DefaultClient}.
+		run(ctx, strings.Fields(r[2]), &revOut, io.Discard)
 	require.NoError(t, err)
-	req.Header.Set(r[1], r[2])
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Contains(t, revOut.String(), "revoked the tokens of user "+userID[1])
 	status, body = demoGet(t, url, token)
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Contains(t, body, "revoked")

@@ -72,14 +72,13 @@ func clientLogin(ctx context.Context, hc *http.Client, clientURL, clientAppID, e
 type demoInfo struct {
 	emulator, hello, proxy, admin string
 	userID, token, secret         string
+	bin                           string // how to run this binary: os.Args[0]
 }
 
 // printDemo prints the demo's addresses and the curl lines that exercise
-// it. The revoke line's signature is computed here, so that it needs no
-// openssl.
+// it. Revoking goes through `tokenguard revoke`, which signs at the time it
+// is run: a printed signature would expire after the webhook's tolerance.
 func printDemo(w io.Writer, d demoInfo) {
-	revokeBody := `{"user_id":"` + d.userID + `"}`
-	sig := middleware.SignWebhook([]byte(d.secret), []byte(revokeBody))
 	lines := []string{
 		"tokenguard demo: the App Services emulator, a hello upstream and tokenguard proxy, on loopback.",
 		"",
@@ -103,11 +102,9 @@ func printDemo(w io.Writer, d demoInfo) {
 		"",
 		"Revoke the user's tokens through the webhook (signed with this run's secret; the token then gets 401):",
 		"",
-		"  curl -s -o /dev/null -w '%{http_code}\\n' -X POST -H '" + middleware.SignatureHeader + ": " + sig +
-			"' -H 'Content-Type: application/json' -d '" + revokeBody + "' " + d.admin + "/revoke",
+		"  " + revokeSecretEnv + "=" + d.secret + " " + d.bin + " revoke --admin-url " + d.admin + " --user-id " + d.userID,
 		"",
 		"Metrics:       curl -s " + d.admin + "/metrics | grep '^tokenguard_'",
-		"Revoke secret: " + d.secret,
 		"",
 		"Ctrl-C stops it.",
 	}

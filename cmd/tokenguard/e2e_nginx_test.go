@@ -27,7 +27,7 @@ func TestNginxEndToEnd(t *testing.T) {
 	bobTok := mustToken(t, emu, bob)
 
 	up := newRecordingHello(t)
-	fa := startForwardAuth(t, emu, "--cache-ttl", "1m", "--stale-if-error", "10m", "--revoke-secret", "s3cret")
+	fa := startForwardAuth(t, emu, "--cache-ttl", "1m", "--stale-if-error", "10m", "--revoke-secret", e2eRevokeSecret)
 	front := startNginx(t, nginx, up.addr, fa.data)
 	c := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(c.CloseIdleConnections)
@@ -75,7 +75,7 @@ func TestNginxEndToEnd(t *testing.T) {
 		require.Equal(t, http.StatusOK, send(t, c, front+"/hello", aliceTok, nil).status)
 		body := `{"user_id":"` + alice + `"}`
 		resp := send(t, c, fa.admin+"/revoke", "", map[string]string{
-			middleware.SignatureHeader: middleware.SignWebhook([]byte("s3cret"), []byte(body)),
+			middleware.SignatureHeader: middleware.SignWebhook([]byte(e2eRevokeSecret), []byte(body), time.Now()),
 		}, body)
 		require.Equal(t, http.StatusNoContent, resp.status)
 		resp = send(t, c, front+"/hello", aliceTok, nil)
@@ -150,3 +150,6 @@ func TestNginxSkipPathTrustsOnlyNginx(t *testing.T) {
 		})
 	}
 }
+
+// e2eRevokeSecret is the nginx end-to-end test's webhook secret (32 bytes or more).
+const e2eRevokeSecret = "e2e-revoke-secret-of-at-least-32-bytes"

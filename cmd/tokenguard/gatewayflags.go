@@ -27,7 +27,9 @@ type gatewayFlags struct {
 	maxHeaderBytes, maxInflightClient   int
 	trustedProxies, keepHeaders         stringSlice
 	allowInsecureAPIURL                 bool
-	revokeSecret, identityPrefix        string
+	identityPrefix                      string
+	revokeSecrets                       stringSlice
+	revokeTolerance                     time.Duration
 	redisURL, redisKeyPrefix            string
 	passToken, trustForwardedURI        bool
 	skipPaths                           stringSlice
@@ -64,7 +66,9 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 	fs.Var(&f.trustedProxies, "trusted-proxies", "`CIDR` of a proxy in front whose X-Forwarded-For names the client: a request from it is "+
 		"counted against the right-most untrusted address of X-Forwarded-For (repeatable; comma-separated in the environment); "+
 		"in forward-auth mode set it to the proxy's address, or every client counts as the proxy")
-	fs.StringVar(&f.revokeSecret, "revoke-secret", "", "HMAC secret of the revoke webhook (POST /revoke on the admin listener); empty: webhook off")
+	fs.Var(&f.revokeSecrets, "revoke-secret", "HMAC secret of the revoke webhook (POST /revoke on the admin listener), at least 32 bytes; "+
+		"repeatable (comma-separated in the environment) to rotate: a call signed with any one is accepted; none: webhook off")
+	fs.DurationVar(&f.revokeTolerance, "revoke-tolerance", 5*time.Minute, "how far from now a revoke call's signature time (t=) may be, either way; the window in which a captured call can be replayed")
 	fs.StringVar(&f.redisURL, "redis-url", "", "share revocations with every replica through this Redis (`URL` redis://[user:password@]host:port/db, rediss:// for TLS); "+
 		"replicas load them before they are ready; empty: revocations live in this process only")
 	fs.StringVar(&f.redisKeyPrefix, "redis-key-prefix", replicas.DefaultKeyPrefix, "prefix of the Redis keys and channel, so that several apps can share one Redis")
@@ -108,6 +112,8 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		return gateway.Config{}, usagef("--verify-timeout must be positive")
 	case f.maxInflight <= 0:
 		return gateway.Config{}, usagef("--max-inflight must be positive")
+	case f.revokeTolerance <= 0:
+		return gateway.Config{}, usagef("--revoke-tolerance must be positive")
 	case f.shutdownTimeout <= 0:
 		return gateway.Config{}, usagef("--shutdown-timeout must be positive")
 	case f.readHeaderTimeout <= 0:
@@ -137,7 +143,8 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		StaleIfError:         f.staleIfError,
 		VerifyTimeout:        f.verifyTimeout,
 		MaxInflight:          f.maxInflight,
-		RevokeSecret:         f.revokeSecret,
+		RevokeSecrets:        f.revokeSecrets,
+		RevokeTolerance:      f.revokeTolerance,
 		RedisURL:             f.redisURL,
 		RedisKeyPrefix:       f.redisKeyPrefix,
 		PassToken:            f.passToken,
@@ -164,7 +171,8 @@ var configFlags = map[string]string{
 	"CacheTTL": "cache-ttl", "NegativeTTL": "negative-ttl", "StaleIfError": "stale-if-error",
 	"VerifyTimeout": "verify-timeout", "MaxInflight": "max-inflight", "IdentityPrefix": "identity-prefix",
 	"SkipPaths": "skip-path", "ShutdownTimeout": "shutdown-timeout", "TrustForwardedURI": "trust-forwarded-uri",
-	"RedisURL": "redis-url", "RedisKeyPrefix": "redis-key-prefix",
+	"RedisURL": "redis-url", "RedisKeyPrefix": "redis-key-prefix", "RevokeSecrets": "revoke-secret",
+	"RevokeTolerance":   "revoke-tolerance",
 	"KeepClientHeaders": "keep-client-header", "AllowInsecureAPIURL": "allow-insecure-api-url",
 	"MaxInflightPerClient": "max-inflight-per-client", "TrustedProxies": "trusted-proxies",
 	"ReadHeaderTimeout": "read-header-timeout", "BodyIdleTimeout": "body-idle-timeout", "MaxHeaderBytes": "max-header-bytes",

@@ -52,6 +52,9 @@ func TestGatewayFlagErrors(t *testing.T) {
 		{"forward-auth skip path, trust turned off", []string{"forward-auth", "--skip-path", "/healthz", "--trust-forwarded-uri=false"}, env{"TOKENGUARD_TRUST_FORWARDED_URI": "true"}, "needs --trust-forwarded-uri"},
 		{"trust in proxy mode", []string{"proxy", "--upstream", "http://x", "--trust-forwarded-uri"}, nil, "flag provided but not defined: -trust-forwarded-uri"},
 		{"bad trust value in the environment", []string{"forward-auth"}, env{"TOKENGUARD_TRUST_FORWARDED_URI": "maybe"}, "--trust-forwarded-uri from environment variable TOKENGUARD_TRUST_FORWARDED_URI"},
+		{"short revoke secret", []string{"forward-auth", "--revoke-secret", "s3cret"}, nil, "--revoke-secret: a secret of 6 bytes is shorter than the 32 required"},
+		{"short revoke secret in the environment list", []string{"forward-auth"}, env{"TOKENGUARD_REVOKE_SECRET": strings.Repeat("a", 32) + ",short"}, "--revoke-secret: a secret of 5 bytes"},
+		{"revoke tolerance", []string{"forward-auth", "--revoke-tolerance", "0s"}, nil, "--revoke-tolerance must be positive"},
 		{"skip everything", []string{"proxy", "--upstream", "http://x", "--skip-path", "/"}, nil, "--skip-path: \"/\" would skip authentication for every request"},
 	}
 	for _, tt := range tests {
@@ -80,7 +83,7 @@ func TestGatewayHelpDocumentsEveryFlag(t *testing.T) {
 	common := []string{
 		"listen", "admin-listen", "api-url", "group-id", "app-id", "public-key", "private-key",
 		"cache-size", "cache-ttl", "negative-ttl", "stale-if-error", "verify-timeout", "max-inflight",
-		"revoke-secret", "pass-token", "identity-prefix", "skip-path", "log-format", "log-level", "shutdown-timeout",
+		"revoke-secret", "revoke-tolerance", "pass-token", "identity-prefix", "skip-path", "log-format", "log-level", "shutdown-timeout",
 	}
 	for _, mode := range []string{"proxy", "forward-auth"} {
 		t.Run(mode, func(t *testing.T) {

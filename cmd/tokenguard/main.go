@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"emulator":     {"run an in-memory App Services emulator for tests and demos", runEmulator},
 	"proxy":        {"authenticate requests and forward them to an upstream", runProxy},
 	"forward-auth": {"answer the auth subrequests of nginx, Traefik, Caddy or Envoy", runForwardAuth},
+	"revoke":       {"sign a revocation and send it to a gateway's revoke webhook", runRevoke},
 	"version":      {"print the version, commit and build date (also: tokenguard --version)", runVersion},
 }
 

@@ -122,7 +122,7 @@ func (rs *replicaSet) revoke(r *replica, userID string) int {
 	body := fmt.Sprintf(`{"user_id":%q}`, userID)
 	req, err := http.NewRequest(http.MethodPost, r.admin+"/revoke", strings.NewReader(body))
 	require.NoError(rs.t, err)
-	req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook([]byte(rs.secret), []byte(body)))
+	req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook([]byte(rs.secret), []byte(body), time.Now()))
 	resp, err := rs.client.Do(req)
 	require.NoError(rs.t, err)
 	resp.Body.Close()

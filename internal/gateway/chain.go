@@ -19,14 +19,16 @@ import (
 // client, the cache in front of it (unless off), and the middleware with
 // identity headers in front of that, all counting into one registry.
 type chain struct {
-	client *appservices.Client
-	cache  *cache.Cache   // nil when Config.CacheSize is 0
-	feed   *replicas.Feed // revocations shared through Redis; nil without Config.RedisURL
-	rdb    *redis.Client  // the feed's; nil without it
-	auth   *middleware.Middleware
-	reg    *prometheus.Registry
-	skip   func(string, bool) bool
-	ownHC  bool // the client's HTTP client is its own: Run closes its idle connections
+	client  *appservices.Client
+	cache   *cache.Cache     // nil when Config.CacheSize is 0
+	feed    *replicas.Feed   // revocations shared through Redis; nil without Config.RedisURL
+	rdb     *redis.Client    // the feed's; nil without it
+	local   verifier.Revoker // the cache and the tunnels: what a revocation does in this process; nil without a cache
+	tunnels *Tunnels         // upgraded connections by user; nil in forward-auth mode
+	auth    *middleware.Middleware
+	reg     *prometheus.Registry
+	skip    func(string, bool) bool
+	ownHC   bool // the client's HTTP client is its own: Run closes its idle connections
 }
 
 // newChain builds the chain of a normalized Config. Each part is built on
@@ -50,6 +52,9 @@ func newChain(c Config, skips []string) (*chain, error) {
 		return nil, err
 	}
 	ch.client = client
+	if c.Mode == ModeProxy {
+		ch.tunnels = newTunnels(c.Now, ch.reg)
+	}
 
 	// Below the cache (or the pre-check), the per-client limit: a hit never
 	// reaches it, and a shared flight counts against the client that
@@ -75,14 +80,18 @@ func newChain(c Config, skips []string) (*chain, error) {
 			Registerer:    ch.reg,
 		})
 		v = ch.cache
-		var revoker verifier.Revoker = ch.cache
+		ch.local = ch.cache
+		if ch.tunnels != nil {
+			ch.local = revokers{ch.cache, ch.tunnels} // a revoked user's tunnels close too
+		}
+		revoker := ch.local
 		if c.RedisURL != "" {
 			opt, err := redis.ParseURL(c.RedisURL) // checked by normalize
 			if err != nil {
 				return nil, err
 			}
 			ch.rdb = redis.NewClient(opt)
-			ch.feed = replicas.New(ch.rdb, ch.cache, replicas.Options{
+			ch.feed = replicas.New(ch.rdb, ch.local, replicas.Options{
 				KeyPrefix:  c.RedisKeyPrefix,
 				Logger:     c.Logger,
 				Registerer: ch.reg,
@@ -117,14 +126,12 @@ func newChain(c Config, skips []string) (*chain, error) {
 	return ch, nil
 }
 
-// revoker is where revocations go: the feed when there is one, else the
-// cache; nil without a cache.
+// revoker is where revocations go: the feed when there is one (it applies
+// each one, its own and other replicas', to ch.local), else ch.local; nil
+// without a cache.
 func (ch *chain) revoker() verifier.Revoker {
-	switch {
-	case ch.feed != nil:
+	if ch.feed != nil {
 		return ch.feed
-	case ch.cache != nil:
-		return ch.cache
 	}
-	return nil
+	return ch.local
 }

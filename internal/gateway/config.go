@@ -108,10 +108,16 @@ type Config struct {
 	// as one.
 	TrustedProxies []string
 
-	// RevokeSecret, if not empty, serves the revoke webhook on the admin
-	// listener's POST /revoke (see middleware.NewRevokeWebhook). It needs
-	// the cache: with CacheSize 0 the webhook stays off, with a warning.
-	RevokeSecret string
+	// RevokeSecrets, if not empty, serve the revoke webhook on the admin
+	// listener's POST /revoke (see middleware.NewRevokeWebhook): a call
+	// signed with any of them is accepted, so a secret can be rotated by
+	// listing the old and the new one for a while. Each must be at least
+	// middleware.MinWebhookSecretLen (32) bytes. It needs the cache: with
+	// CacheSize 0 the webhook stays off, with a warning.
+	RevokeSecrets []string
+	// RevokeTolerance is how far from now a revoke call's signature time may
+	// be, either way. Default: 5 minutes.
+	RevokeTolerance time.Duration
 	// RedisURL, if not empty, shares revocations with every replica that
 	// uses the same Redis and KeyPrefix (package replicas): redis:// or
 	// rediss:// (TLS), user and password in the URL. A revocation through
@@ -267,9 +273,16 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 		{"MaxInflight", int64(c.MaxInflight)}, {"ShutdownTimeout", int64(c.ShutdownTimeout)},
 		{"ReadHeaderTimeout", int64(c.ReadHeaderTimeout)}, {"BodyIdleTimeout", int64(c.BodyIdleTimeout)},
 		{"MaxHeaderBytes", int64(c.MaxHeaderBytes)}, {"MaxInflightPerClient", int64(c.MaxInflightPerClient)},
+		{"RevokeTolerance", int64(c.RevokeTolerance)},
 	} {
 		if f.v < 0 {
 			return c, nil, nil, fieldErr(f.name, "must not be negative")
+		}
+	}
+	for _, secret := range c.RevokeSecrets {
+		if len(secret) < middleware.MinWebhookSecretLen {
+			return c, nil, nil, fieldErr("RevokeSecrets", "a secret of %d bytes is shorter than the %d required (openssl rand -hex 32 makes one)",
+				len(secret), middleware.MinWebhookSecretLen)
 		}
 	}
 	if c.IdentityPrefix == "" {

@@ -21,7 +21,7 @@
 //	GET  /healthz  200 while the process runs
 //	GET  /readyz   200 once the start-up Admin API login succeeded, until shutdown begins; 503 otherwise
 //	POST /revoke   the revoke webhook (middleware.NewRevokeWebhook) over the cache when
-//	               Config.RevokeSecret is set; 404 otherwise
+//	               Config.RevokeSecrets is set; 404 otherwise
 //
 // The start-up login retries with capped exponential backoff and jitter
 // (Backoff) until it succeeds or Run's context ends; requests are served

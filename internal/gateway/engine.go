@@ -55,6 +55,10 @@ type DataPath struct {
 	// Limits bound how a request may arrive; the engine applies them to
 	// the data listener.
 	Limits Limits
+	// Tunnels, in proxy mode, is where an engine registers each upgraded
+	// connection (WebSocket) of an authenticated user, so that it is closed
+	// when the user is revoked or the token expires (see Tunnels.Open).
+	Tunnels *Tunnels
 
 	Logger *slog.Logger
 }

@@ -40,7 +40,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	var revoke http.Handler
 	switch {
-	case c.RevokeSecret == "":
+	case len(c.RevokeSecrets) == 0:
 	case ch.cache == nil:
 		c.Logger.Warn("tokenguard: revoke webhook off: revocations live in the cache, and the cache is off (cache size 0)")
 	default:
@@ -48,7 +48,14 @@ func New(cfg Config) (*Gateway, error) {
 		if c.Now != nil {
 			opts = append(opts, middleware.WithWebhookClock(c.Now))
 		}
-		revoke = middleware.NewRevokeWebhook(ch.revoker(), []byte(c.RevokeSecret), opts...)
+		if c.RevokeTolerance > 0 {
+			opts = append(opts, middleware.WithWebhookTolerance(c.RevokeTolerance))
+		}
+		secrets := make([][]byte, len(c.RevokeSecrets))
+		for i, s := range c.RevokeSecrets {
+			secrets[i] = []byte(s)
+		}
+		revoke = middleware.NewRevokeWebhook(ch.revoker(), secrets, opts...)
 	}
 	if c.Mode == ModeForwardAuth && len(c.TrustedProxies) == 0 {
 		c.Logger.Warn("tokenguard: no trusted proxies: every auth subrequest is counted against the proxy's address " +
@@ -63,6 +70,7 @@ func New(cfg Config) (*Gateway, error) {
 		Upstream:          upstream,
 		Limits:            c.limits(),
 		KeepClientHeaders: c.KeepClientHeaders,
+		Tunnels:           ch.tunnels,
 		Logger:            c.Logger,
 	})
 	if err != nil {

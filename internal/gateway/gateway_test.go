@@ -65,7 +65,8 @@ func TestGatewayReadiness(t *testing.T) {
 func TestGatewayForwardAuthAdmin(t *testing.T) {
 	emu, id, tok := newEmulator(t)
 	cfg := emulatorConfig(emu, newLogger(io.Discard))
-	cfg.RevokeSecret = "s3cret"
+	// Two secrets, as during a rotation; the call is signed with the new one.
+	cfg.RevokeSecrets = []string{testRevokeSecret, testRevokeSecret2}
 	r := runGateway(t, cfg)
 	<-r.g.Ready()
 
@@ -90,7 +91,7 @@ func TestGatewayForwardAuthAdmin(t *testing.T) {
 	body := `{"user_id":"` + id + `"}`
 	req, err := http.NewRequest(http.MethodPost, r.admin+"/revoke", strings.NewReader(body))
 	require.NoError(t, err)
-	req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook([]byte("s3cret"), []byte(body)))
+	req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook([]byte(testRevokeSecret2), []byte(body), time.Now()))
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -107,14 +108,17 @@ func TestGatewayRevokeWebhookOff(t *testing.T) {
 		warned    bool
 	}{
 		{"no secret", "", 1000, false},
-		{"cache off", "s3cret", 0, true},
+		{"cache off", testRevokeSecret, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			emu, _, _ := newEmulator(t)
 			var logs logBuffer
 			cfg := emulatorConfig(emu, newLogger(&logs))
-			cfg.RevokeSecret, cfg.CacheSize = tt.secret, tt.cacheSize
+			if tt.secret != "" {
+				cfg.RevokeSecrets = []string{tt.secret}
+			}
+			cfg.CacheSize = tt.cacheSize
 			g, err := New(cfg)
 			require.NoError(t, err)
 			rec := httptest.NewRecorder()
@@ -237,4 +241,22 @@ func TestGatewayWithoutCacheStillPrechecks(t *testing.T) {
 	status, _, _ := get(t, r.data+"/", tok)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, before+1, emu.Calls(appservicestest.EndpointVerifyToken), "a real token still goes upstream")
+}
+
+// Webhook secrets of the tests: 32 bytes or more, as Config requires.
+const (
+	testRevokeSecret  = "gateway-test-revoke-secret-32-bytes!"
+	testRevokeSecret2 = "gateway-test-revoke-secret-rotated-in"
+)
+
+// A secret shorter than 32 bytes is refused when the Config is made.
+func TestGatewayShortRevokeSecret(t *testing.T) {
+	emu, _, _ := newEmulator(t)
+	cfg := emulatorConfig(emu, newLogger(io.Discard))
+	cfg.RevokeSecrets = []string{testRevokeSecret, strings.Repeat("x", 31)}
+	_, err := New(cfg)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "RevokeSecrets", ce.Field)
+	assert.Contains(t, ce.Msg, "31 bytes is shorter than the 32 required")
 }

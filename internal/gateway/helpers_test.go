@@ -84,6 +84,12 @@ func runGateway(t *testing.T, cfg Config) *running {
 	t.Helper()
 	g, err := New(cfg)
 	require.NoError(t, err)
+	return runBuilt(t, g)
+}
+
+// runBuilt runs g, made by New, on loopback listeners until the test ends.
+func runBuilt(t *testing.T, g *Gateway) *running {
+	t.Helper()
 	data, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	admin, err := net.Listen("tcp", "127.0.0.1:0")

@@ -20,6 +20,7 @@ func NetHTTP(dp DataPath) (Engine, error) {
 		p = newProxy(dp.Upstream, dp.Auth.IsIdentityHeader, dp.Logger)
 		p.clientAddr = dp.Auth.HTTPClientAddr
 		p.keep = dp.KeepClientHeaders
+		p.tunnels = dp.Tunnels
 		h = dp.Auth.Handler(p)
 	case ModeForwardAuth:
 		h = dp.Auth.ForwardAuth()

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokenguard/tokenguard/middleware"
 )
 
 // proxy is the net/http data path of proxy mode: a reverse proxy trimmed to
@@ -58,7 +60,8 @@ type proxy struct {
 	clientAddr func(*http.Request) netip.Addr
 	// keep are the canonical names of the URL-override and client-identity
 	// headers (isOverride) the operator lets through (KeepClientHeaders).
-	keep []string
+	keep    []string
+	tunnels *Tunnels // nil: upgraded connections are not tracked
 }
 
 func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *proxy {
@@ -124,7 +127,7 @@ func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.sanitizeConnection(r.Header)
 	if isUpgrade(r.Header) {
-		p.upgrade.ServeHTTP(w, r)
+		p.serveUpgrade(w, r)
 		return
 	}
 	out := p.outRequest(r)
@@ -345,3 +348,20 @@ func (p *proxy) badClientBody(w http.ResponseWriter, r *http.Request, err error)
 const badBodyBody = `{"error":"invalid_request","error_description":"The request body could not be read."}`
 
 const badGatewayBody = `{"error":"bad_gateway","error_description":"The upstream server did not answer."}`
+
+// serveUpgrade proxies an upgrade request and, once it is a tunnel of an
+// authenticated user, keeps it registered with p.tunnels. Closing it is
+// cancelling the request's context: httputil.ReverseProxy then closes the
+// upstream connection, which ends both copies and closes the client's.
+func (p *proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	u, ok := middleware.UserFromContext(r.Context())
+	if !ok || p.tunnels == nil { // a skip path: nothing to revoke
+		p.upgrade.ServeHTTP(w, r)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	release := p.tunnels.Open(u, cancel)
+	defer release()
+	p.upgrade.ServeHTTP(w, r.WithContext(ctx))
+}
