@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/cache"
+	"github.com/tokenguard/tokenguard/internal/buildinfo"
 	"github.com/tokenguard/tokenguard/limit"
 	"github.com/tokenguard/tokenguard/middleware"
 	"github.com/tokenguard/tokenguard/replicas"
@@ -42,6 +43,7 @@ func newChain(c Config, skips []string) (*chain, error) {
 		trusted = append(trusted, netip.MustParsePrefix(p).Masked()) // checked by normalize
 	}
 	ch := &chain{reg: prometheus.NewRegistry(), skip: skipFunc(skips), ownHC: c.HTTPClient == nil}
+	ch.reg.MustRegister(buildinfo.Read().Collector())
 	ch.reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),

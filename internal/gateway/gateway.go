@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/tokenguard/tokenguard/internal/buildinfo"
 	"github.com/tokenguard/tokenguard/middleware"
 )
 
@@ -137,7 +138,7 @@ func (g *Gateway) Run(ctx context.Context, data, admin net.Listener) error {
 		go func() { errc <- serveAdmin(adminSrv, admin) }()
 		attrs = append(attrs, slog.String("admin", admin.Addr().String()))
 	}
-	log.Info("tokenguard: listening", attrs...)
+	log.Info("tokenguard: listening", append(attrs, buildinfo.Read().LogArgs()...)...)
 
 	loginCtx, stopLogin := context.WithCancel(ctx)
 	defer stopLogin()

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenguard/tokenguard/internal/buildinfo"
 	"github.com/tokenguard/tokenguard/middleware"
 	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
@@ -58,6 +59,13 @@ func TestGatewayReadiness(t *testing.T) {
 	<-r.g.Ready()
 	status, _, _ = get(t, r.admin+"/readyz", "")
 	assert.Equal(t, http.StatusOK, status)
+
+	// Which build this replica runs, in the metrics and the start-up line.
+	info := buildinfo.Read()
+	_, _, metrics := get(t, r.admin+"/metrics", "")
+	assert.Contains(t, metrics, `tokenguard_build_info{commit="`+info.Commit+`",date="`+info.Date+`",goversion="`+info.GoVersion+`",version="`+info.Version+`"} 1`)
+	assert.Len(t, logs.lines("tokenguard: listening", "version="+info.Version, "commit="+info.Commit), 1)
+
 	require.NoError(t, r.stop())
 	assert.EqualValues(t, 2, emu.Calls(appservicestest.EndpointAdminLogin))
 }
