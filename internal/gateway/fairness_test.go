@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
 // forgedToken returns a well-formed, unexpired access token signed with a
@@ -44,8 +45,9 @@ func clientFrom(local string, conns int) *http.Client {
 
 // The bar: with the upstream at 200 ms and 16 verification slots,
 // one address flooding 2,000 forged tokens at concurrency 200 does not keep
-// another address's fresh valid token out: it is admitted within the
-// upstream's latency plus 100 ms, and the flood gets 429s, not the slots.
+// another address's fresh valid token out: it takes a free slot at once (so
+// it is admitted in about one upstream latency; the test logs the figure),
+// and the flood gets 429s, not the slots.
 func TestFloodFromOneAddressDoesNotStarveAnother(t *testing.T) {
 	const latency = 200 * time.Millisecond
 	emu, id, tok := newEmulator(t)
@@ -110,9 +112,11 @@ func TestFloodFromOneAddressDoesNotStarveAnother(t *testing.T) {
 	victim := clientFrom("127.0.0.3", 1)
 	req, _ := http.NewRequest(http.MethodGet, r.data+"/", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
+	before := emu.Calls(appservicestest.EndpointVerifyToken)
 	start := time.Now()
 	resp, err := victim.Do(req)
 	took := time.Since(start)
+	during := emu.Calls(appservicestest.EndpointVerifyToken) - before
 	require.NoError(t, err)
 	resp.Body.Close()
 	stop()
@@ -120,10 +124,14 @@ func TestFloodFromOneAddressDoesNotStarveAnother(t *testing.T) {
 
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, id, resp.Header.Get("X-Auth-User-Id"))
-	if !raceEnabled { // the race detector's slowdown on 200 goroutines is no measure; make test runs this without it
-		assert.Less(t, took, latency+100*time.Millisecond, "the other address waited for the flood")
-	}
+	// Counted, not timed: had the victim queued behind the flood for a slot,
+	// whole rounds of the flood's calls would have been served first. With
+	// the flood held to its 8 slots the victim takes one of the 8 left at
+	// once, and while its call runs the flood finishes at most its 8 calls
+	// in flight and 8 it started next. (With the cap at 16, the victim's
+	// wait was ~2.4 s, dozens of flood calls.)
+	assert.LessOrEqual(t, during, int64(2*DefaultMaxInflightPerClient+1), "the other address waited for the flood")
 	assert.Zero(t, other.Load(), "the flood got only 401s and 429s")
 	assert.NotZero(t, tooMany.Load(), "the flood was limited")
-	t.Logf("victim admitted in %v; flood: %d answered 429", took, tooMany.Load())
+	t.Logf("victim admitted in %v (upstream latency %v), %d verify_token calls meanwhile; flood: %d answered 429", took, latency, during, tooMany.Load())
 }
