@@ -141,7 +141,10 @@ func TestAbandonedFlightsFreeTheirSlots(t *testing.T) {
 		if !forged[tok] {
 			return good.Verify(ctx, tok)
 		}
-		held <- struct{}{}
+		select { // a queued call that got its slot after the hang-up must not block here
+		case held <- struct{}{}:
+		case <-ctx.Done():
+		}
 		<-ctx.Done() // a slow upstream: only the call's cancellation ends it
 		return nil, fmt.Errorf("upstream: %w: %w", verifier.ErrUnavailable, ctx.Err())
 	}), Options{MaxInflight: limit, VerifyTimeout: time.Hour, Now: clk.Now, Registerer: reg})
