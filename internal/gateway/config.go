@@ -304,6 +304,18 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if c.MaxInflightPerClient == 0 {
+		c.MaxInflightPerClient = DefaultMaxInflightPerClient
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.BodyIdleTimeout == 0 {
+		c.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 	keep := make([]string, len(c.KeepClientHeaders))
 	for i, k := range c.KeepClientHeaders {
 		k = textproto.CanonicalMIMEHeaderKey(k)
@@ -323,18 +335,6 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			return c, nil, nil, fieldErr("TrustedProxies", "%q is not a CIDR such as 10.0.0.0/8", p)
 		}
-	}
-	if c.MaxInflightPerClient == 0 {
-		c.MaxInflightPerClient = DefaultMaxInflightPerClient
-	}
-	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if c.BodyIdleTimeout == 0 {
-		c.BodyIdleTimeout = DefaultBodyIdleTimeout
-	}
-	if c.MaxHeaderBytes == 0 {
-		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -304,12 +304,7 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "tokenguard: upstream unreachable",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusBadGateway)
-	_, _ = io.WriteString(w, badGatewayBody)
+	writeJSONError(w, http.StatusBadGateway, badGatewayBody)
 }
 
 // clientBody is the client's request body on its way upstream; it keeps
@@ -336,13 +331,19 @@ func (b *clientBody) Read(p []byte) (int, error) {
 func (p *proxy) badClientBody(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.LogAttrs(r.Context(), slog.LevelInfo, "tokenguard: client request body unreadable",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	w.Header().Set("Connection", "close")
+	writeJSONError(w, http.StatusBadRequest, badBodyBody)
+}
+
+// writeJSONError writes one of the proxy's own answers: a JSON body that is
+// never cached or sniffed.
+func writeJSONError(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
-	h.Set("Connection", "close")
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusBadRequest)
-	_, _ = io.WriteString(w, badBodyBody)
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
 }
 
 const badBodyBody = `{"error":"invalid_request","error_description":"The request body could not be read."}`
