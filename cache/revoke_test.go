@@ -170,9 +170,12 @@ func TestWaiterRechecksRevocation(t *testing.T) {
 	entered, release := up.block()
 	defer release()
 	var callers atomic.Int32
-	joined, proceed := make(chan struct{}), make(chan struct{})
+	leaderJoined, joined, proceed := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	c.testHookJoined = func() {
-		if callers.Add(1) == 2 { // the waiter, parked between joining and reading
+		switch callers.Add(1) {
+		case 1: // the leader, which may get here after its upstream call began
+			close(leaderJoined)
+		case 2: // the waiter, parked between joining and reading
 			joined <- struct{}{}
 			<-proceed
 		}
@@ -187,6 +190,7 @@ func TestWaiterRechecksRevocation(t *testing.T) {
 		leader <- result{u, err}
 	}()
 	recv(t, entered) // the leader's upstream call is in flight
+	recv(t, leaderJoined)
 	go func() {
 		u, err := c.Verify(context.Background(), tok)
 		waiter <- result{u, err}
