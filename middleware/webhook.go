@@ -134,6 +134,17 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.refuse(w, req, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
+	// Refusals that need no body come before reading it, so that a sender
+	// without a signature cannot hold the listener by sending the body
+	// slowly.
+	if vs := req.Header[SignatureHeader]; len(vs) != 1 || !parsableSignature(vs[0]) {
+		h.refuseOwed(w, req, http.StatusUnauthorized, "missing or bad signature")
+		return
+	}
+	if req.ContentLength > maxWebhookBody {
+		h.refuseOwed(w, req, http.StatusBadRequest, "body too large")
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, maxWebhookBody+1))
 	switch {
 	case err != nil:
@@ -251,6 +262,25 @@ func (h *webhook) refuse(w http.ResponseWriter, req *http.Request, status int, m
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, `{"error":"`+msg+`"}`)
+}
+
+// refuseOwed is refuse for a request whose body has not been read: when
+// body bytes are still owed, the answer carries Connection: close and the
+// read deadline is cut, as Middleware refusals do.
+func (h *webhook) refuseOwed(w http.ResponseWriter, req *http.Request, status int, msg string) {
+	owed := BodyOwed(req.ContentLength, req.Body != nil && req.Body != http.NoBody)
+	if owed {
+		w.Header().Set("Connection", "close")
+	}
+	h.refuse(w, req, status, msg)
+	if owed {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
+}
+
+func parsableSignature(v string) bool {
+	_, ok := parseSignature(v)
+	return ok
 }
 
 func (h *webhook) logger() *slog.Logger {

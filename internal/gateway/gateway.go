@@ -204,7 +204,7 @@ func (g *Gateway) Run(ctx context.Context, data, admin net.Listener) error {
 }
 
 func serveAdmin(srv *http.Server, ln net.Listener) error {
-	if err := srv.Serve(ln); err != http.ErrServerClosed {
+	if err := srv.Serve(framingListener{ln}); err != http.ErrServerClosed {
 		return err
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tokenguard/tokenguard/middleware"
 )
 
 // rawConn dials addr (host:port of an http:// URL) on loopback with a bound
@@ -79,6 +80,39 @@ func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
 				assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 				assert.False(t, resp.Close)
 			}
+		})
+	}
+}
+
+// The admin listener's /revoke refuses an unsigned or oversized call at
+// once, without waiting for its body, and closes the connection when body
+// bytes are owed; a signed call whose body stalls is cut by the body
+// deadline.
+func TestRevokeRefusalDoesNotWaitForTheBody(t *testing.T) {
+	emu, _, _ := newEmulator(t)
+	cfg := emulatorConfig(emu, newLogger(io.Discard))
+	cfg.RevokeSecrets = []string{testRevokeSecret}
+	cfg.BodyIdleTimeout = 200 * time.Millisecond
+	r := runGateway(t, cfg)
+	sig := middleware.SignWebhook([]byte(testRevokeSecret), []byte(`{"user_id":"u"}`), time.Now())
+	for name, tt := range map[string]struct {
+		head   string
+		status int
+	}{
+		"no signature":          {"Content-Length: 200000\r\n", http.StatusUnauthorized},
+		"no signature, chunked": {"Transfer-Encoding: chunked\r\n", http.StatusUnauthorized},
+		"a bad signature":       {middleware.SignatureHeader + ": t=1\r\nContent-Length: 20\r\n", http.StatusUnauthorized},
+		"too large":             {middleware.SignatureHeader + ": " + sig + "\r\nContent-Length: 200000\r\n", http.StatusBadRequest},
+		"signed, stalled":       {middleware.SignatureHeader + ": " + sig + "\r\nContent-Length: 20\r\n", http.StatusBadRequest},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, br := rawConn(t, r.admin)
+			_, err := io.WriteString(c, "POST /revoke HTTP/1.1\r\nHost: x\r\n"+tt.head+"\r\n{")
+			require.NoError(t, err)
+			resp := readResponse(t, br)
+			assert.Equal(t, tt.status, resp.StatusCode)
+			assert.True(t, resp.Close, "Connection: close when body bytes are owed")
+			requireClosed(t, br)
 		})
 	}
 }

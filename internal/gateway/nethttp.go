@@ -36,7 +36,7 @@ type netHTTPEngine struct {
 }
 
 func (e *netHTTPEngine) Serve(ln net.Listener) error {
-	if err := e.srv.Serve(ln); err != http.ErrServerClosed {
+	if err := e.srv.Serve(framingListener{ln}); err != http.ErrServerClosed {
 		return err
 	}
 	return nil
@@ -60,10 +60,13 @@ func (e *netHTTPEngine) Shutdown(ctx context.Context) error {
 // header (slowloris), a cap on its size (431 over it), a bound on each wait
 // for more of a request's body (bodyDeadline: idle on the data listener,
 // whole on the admin one), and one on idle keep-alive connections. Its own
-// error lines (TLS handshakes, accept retries) go to log at warn.
+// error lines (TLS handshakes, accept retries) go to log at warn. Served
+// through a framingListener, it closes the connection after answering a
+// request with both Content-Length and Transfer-Encoding (framing.go).
 func newServer(h http.Handler, log *slog.Logger, lim Limits, data bool) *http.Server {
 	return &http.Server{
-		Handler:           bodyDeadline(h, lim.BodyIdleTimeout, data),
+		Handler:           closeAmbiguous(bodyDeadline(h, lim.BodyIdleTimeout, data)),
+		ConnContext:       framingConnContext,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		IdleTimeout:       120 * time.Second,

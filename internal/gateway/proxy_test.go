@@ -25,7 +25,7 @@ type seen struct {
 // channel.
 func recordingUpstream(t *testing.T) (*httptest.Server, <-chan seen) {
 	t.Helper()
-	ch := make(chan seen, 1)
+	ch := make(chan seen, 16) // room for requests a failing test did not expect
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		ch <- seen{r.Method, r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.Host, string(b), r.Header.Clone()}
