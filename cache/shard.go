@@ -35,7 +35,7 @@ type entry struct {
 }
 
 // table is a bounded map from key to entry, split into a power-of-two number
-// of shards so that hits on different tokens take different locks.
+// of shards so that misses on different tokens take different locks.
 type table struct {
 	shards []shard
 	mask   uint64
