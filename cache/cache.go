@@ -92,7 +92,7 @@ func (c *Cache) Verify(ctx context.Context, token string) (*verifier.User, error
 	s := c.pos.shard(k)
 	if e, fresh := s.lookup(k, now); fresh {
 		if c.m != nil {
-			s.hits.Add(1)
+			c.m.lookups.Add(lookupHit, 1)
 		}
 		return e.user, nil
 	}

@@ -11,10 +11,10 @@
 //
 // # The request path
 //
-// Verify on a token the cache holds (a hit) hashes the token, takes its
-// shard's read lock, looks the key up and marks the entry referenced. It
-// allocates nothing and touches no shared cache line but the shard's.
-// Anything else is a miss:
+// Verify on a token the cache holds (a hit) hashes the token, looks the key
+// up in its shard's read index and, if the entry is not yet marked
+// referenced, marks it. It takes no lock and allocates nothing (see Shared
+// writes on a hit, below). Anything else is a miss:
 //
 //  1. the negative table: a token the upstream refused within NegativeTTL
 //     is refused again, with the same kind of error;
@@ -70,6 +70,28 @@
 // the oldest entry goes whatever its bit, so an insertion's cost is bounded.
 // A token seen once is evicted before one seen twice, which keeps a scan of
 // one-off tokens from flushing the working set.
+//
+// # Shared writes on a hit
+//
+// A write to memory other cores read moves its cache line between them, so
+// a hit writes as little shared memory as it can:
+//
+//   - No lock. Each shard keeps, beside its LRU (which only writers touch,
+//     under the shard's mutex), a read index: a fixed power-of-two array of
+//     hash chains, by the key's second half, holding exactly the LRU's
+//     entries. Writers link and unlink under the mutex with atomic stores; a
+//     hit walks its chain with atomic loads. An entry is never linked twice
+//     and keeps its own link when unlinked, so a walk in progress stays on a
+//     valid chain, and a lookup that begins after Revoke (or a removal,
+//     eviction or Purge) has returned cannot reach the entries it dropped.
+//     The index costs one pointer per bucket and one per entry.
+//   - The hit counter is striped (internal/stripe): a goroutine adds to a
+//     stripe chosen by its stack's address, on its own pair of cache lines,
+//     and a scrape sums the stripes. Two goroutines running at once share a
+//     stripe with probability 1/64 or less.
+//   - The entry's referenced bit, the one shared write left: it is loaded
+//     first and stored only when unset, so a hot entry's line is written once
+//     per eviction sweep that clears it, not once per hit. CLOCK needs it.
 //
 // The verified table indexes entries by user for Revoke: a per-shard map from
 // user id to the head of a doubly linked list threaded through the entries.
@@ -188,8 +210,8 @@
 //	tokenguard_precheck_rejections_total{reason="malformed|expired|wrong_type|revoked"}
 //	tokenguard_revocations_total                                           Revoke calls
 //
-// Hits are counted in per-shard counters summed at scrape time, so counting a
-// hit neither allocates nor makes cores contend; the other label children are
+// Hits are counted in striped counters summed at scrape time, so counting a
+// hit neither allocates nor makes cores write one cache line; the other label children are
 // resolved once, in New. Without a Registerer nothing is counted.
 //
 // # The pre-check's parser

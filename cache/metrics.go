@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tokenguard/tokenguard/internal/stripe"
 )
 
 // outcome classifies an upstream verification.
@@ -18,17 +20,25 @@ const (
 	numOutcomes
 )
 
+// Counters of metrics.lookups.
+const (
+	lookupHit = iota
+	lookupNegativeHit
+)
+
 var outcomeNames = [numOutcomes]string{"valid", "invalid", "unavailable", "abandoned"}
 
 // metrics holds what a Cache reports. A nil *metrics (no Registerer) makes
 // every method a no-op.
 //
-// Hits are the hot path: they are counted per shard (shardFields.hits), on a
-// cache line the hit has already taken, and summed when scraped, so counting
-// neither allocates nor makes parallel hits contend on one counter. The rest
+// Hits are the hot path: they are counted in striped counters
+// (internal/stripe), one stripe per running goroutine on its own cache lines,
+// summed when scraped, so counting neither allocates nor makes parallel hits
+// write a shared cache line. The rest
 // are ordinary prometheus metrics whose label children are resolved here,
 // once.
 type metrics struct {
+	lookups        *stripe.Counters // lookupHit, lookupNegativeHit
 	misses, stales atomic.Uint64
 	upstream       [numOutcomes]prometheus.Counter
 	latency        prometheus.Histogram
@@ -42,6 +52,7 @@ func newMetrics(reg prometheus.Registerer, c *Cache) *metrics {
 		return nil
 	}
 	m := &metrics{
+		lookups: stripe.New(),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tokenguard_upstream_verification_seconds",
 			Help:    "Duration of upstream token verifications, waiting for a MaxInflight slot excluded.",
@@ -145,17 +156,17 @@ func (t *tableCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (t *tableCollector) Collect(ch chan<- prometheus.Metric) {
 	c := t.c
-	var negHits, negEvictions uint64
+	var negEvictions uint64
 	negEntries := 0
 	if c.neg != nil {
-		negHits, negEvictions, negEntries = c.neg.hits(), c.neg.evictions(), c.neg.len()
+		negEvictions, negEntries = c.neg.evictions(), c.neg.len()
 	}
 	counter := func(d *prometheus.Desc, v uint64, label string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), label)
 	}
-	counter(lookupsDesc, c.pos.hits(), "hit")
+	counter(lookupsDesc, t.m.lookups.Load(lookupHit), "hit")
 	counter(lookupsDesc, t.m.misses.Load(), "miss")
-	counter(lookupsDesc, negHits, "negative_hit")
+	counter(lookupsDesc, t.m.lookups.Load(lookupNegativeHit), "negative_hit")
 	counter(lookupsDesc, t.m.stales.Load(), "stale")
 	ch <- prometheus.MustNewConstMetric(entriesDesc, prometheus.GaugeValue, float64(c.pos.len()), "positive")
 	ch <- prometheus.MustNewConstMetric(entriesDesc, prometheus.GaugeValue, float64(negEntries), "negative")

@@ -65,7 +65,7 @@ func (c *Cache) verifyMiss(ctx context.Context, token string, k key128, now int6
 		s := c.neg.shard(k)
 		if e, fresh := s.lookup(k, now); fresh {
 			if c.m != nil {
-				s.hits.Add(1)
+				c.m.lookups.Add(lookupNegativeHit, 1)
 			}
 			return nil, negativeErrs[e.kind]
 		}

@@ -15,8 +15,9 @@ import (
 // regardless of its bit.
 const maxSecondChances = 32
 
-// entry is one cached answer. Apart from ref and the user-list links, an entry
-// is immutable once stored, so readers holding the shard's read lock may use it.
+// entry is one cached answer. Apart from ref, hnext and the user-list links,
+// an entry is immutable once stored (published by the atomic store that links
+// it into the shard's read index), so lock-free readers may use it.
 type entry struct {
 	user *verifier.User // nil for a negative entry
 	key  key128
@@ -28,17 +29,26 @@ type entry struct {
 	// prev and next link the positive entries of one user (shard.byUser);
 	// guarded by the shard's lock.
 	prev, next *entry
+	// hnext links the entries of one bucket of the shard's read index.
+	// Written under the shard's lock, read without it.
+	hnext atomic.Pointer[entry]
 }
 
 // table is a bounded map from key to entry, split into a power-of-two number
-// of shards so that hits on different tokens take different locks.
+// of shards so that misses on different tokens take different locks.
 type table struct {
 	shards []shard
 	mask   uint64
 }
 
 type shardFields struct {
-	mu  sync.RWMutex                   // guards lru, byUser and entries' prev/next
+	// buckets is the read index: hash chains (by key.hi) of exactly the
+	// entries in lru, so that a hit takes no lock. Its length is fixed
+	// (a power of two, at least cap); writers change the chains under mu.
+	buckets []atomic.Pointer[entry]
+	bmask   uint64
+
+	mu  sync.RWMutex                   // guards lru, byUser, the chains' links and entries' prev/next
 	lru *simplelru.LRU[uint64, *entry] // by key.lo; recency order; its own bound is never reached
 	// byUser heads each user's list of entries (positive table only, else
 	// nil). The LRU's eviction callback unlinks, so every path that drops an
@@ -46,8 +56,7 @@ type shardFields struct {
 	byUser map[string]*entry
 	cap    int
 
-	hits      atomic.Uint64 // hits answered here, counted only when metrics are on
-	evictions atomic.Uint64 // live entries dropped to make room
+	evictions atomic.Uint64 // live entries dropped to make room; written only on a miss
 }
 
 // shard pads its fields to a multiple of 128 bytes (two cache lines, the
@@ -80,6 +89,11 @@ func newTable(size int, indexUsers bool) *table {
 		if indexUsers {
 			s.byUser = make(map[string]*entry)
 		}
+		nb := 1
+		for nb < s.cap {
+			nb *= 2
+		}
+		s.buckets, s.bmask = make([]atomic.Pointer[entry], nb), uint64(nb-1)
 		s.reset()
 	}
 	return t
@@ -97,6 +111,9 @@ func (s *shard) reset() {
 	if s.byUser != nil {
 		s.byUser = make(map[string]*entry)
 	}
+	for i := range s.buckets {
+		s.buckets[i].Store(nil)
+	}
 }
 
 func (t *table) shard(k key128) *shard { return &t.shards[k.lo&t.mask] }
@@ -106,6 +123,32 @@ func (t *table) shard(k key128) *shard { return &t.shards[k.lo&t.mask] }
 func (s *shard) onEvict(_ uint64, e *entry) {
 	if s.byUser != nil && e.user != nil {
 		s.unlink(e)
+	}
+	s.unindex(e)
+}
+
+// index links e at the head of its bucket. Its fields are written before
+// the atomic store publishes it, so a reader that finds it sees them.
+// Callers hold s.mu.
+func (s *shard) index(e *entry) {
+	b := &s.buckets[e.key.hi&s.bmask]
+	e.hnext.Store(b.Load())
+	b.Store(e)
+}
+
+// unindex unlinks e from its bucket. e keeps its own hnext, so a reader
+// standing on e still reaches the rest of the chain; an entry is never
+// indexed twice, so a reader that has passed it never meets it again, and a
+// lookup that starts after unindex returns cannot reach it: no indexed
+// entry links to it any more. Callers hold s.mu.
+func (s *shard) unindex(e *entry) {
+	link := &s.buckets[e.key.hi&s.bmask]
+	for p := link.Load(); p != nil; p = link.Load() {
+		if p == e {
+			link.Store(e.hnext.Load())
+			return
+		}
+		link = &p.hnext
 	}
 }
 
@@ -143,6 +186,7 @@ func (s *shard) put(e *entry, now int64) {
 	}
 	s.makeRoom(now)
 	s.lru.Add(e.key.lo, e)
+	s.index(e)
 	if s.byUser != nil && e.user != nil {
 		s.link(e)
 	}
@@ -174,13 +218,16 @@ func (s *shard) makeRoom(now int64) {
 }
 
 // lookup returns the entry under k, or nil, and whether it may be served
-// (now < expires); such an entry is marked referenced. The read lock is all
-// a hit takes.
+// (now < expires); such an entry is marked referenced. It takes no lock: it
+// walks k's chain of the read index with atomic loads, and writes nothing
+// shared unless the entry's reference bit is unset.
 func (s *shard) lookup(k key128, now int64) (e *entry, fresh bool) {
-	s.mu.RLock()
-	e, ok := s.lru.Peek(k.lo)
-	if !ok || e.key.hi != k.hi {
-		s.mu.RUnlock()
+	for e = s.buckets[k.hi&s.bmask].Load(); e != nil; e = e.hnext.Load() {
+		if e.key == k {
+			break
+		}
+	}
+	if e == nil {
 		return nil, false
 	}
 	if now < e.expires {
@@ -189,7 +236,6 @@ func (s *shard) lookup(k key128, now int64) (e *entry, fresh bool) {
 			e.ref.Store(true)
 		}
 	}
-	s.mu.RUnlock()
 	return e, fresh
 }
 
@@ -252,14 +298,7 @@ func (t *table) len() int {
 	return n
 }
 
-// sums of the per-shard counters, for metrics.
-func (t *table) hits() (n uint64) {
-	for i := range t.shards {
-		n += t.shards[i].hits.Load()
-	}
-	return n
-}
-
+// evictions sums the per-shard eviction counters, for metrics.
 func (t *table) evictions() (n uint64) {
 	for i := range t.shards {
 		n += t.shards[i].evictions.Load()
