@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -40,8 +41,12 @@ func FastHTTP(dp DataPath) (Engine, error) {
 		// ReadBufferSize caps the request line and header: over it,
 		// fasthttp answers 431.
 		ReadBufferSize: lim.MaxHeaderBytes,
-		// An auth subrequest has no business with a body.
-		MaxRequestBodySize:    64 << 10,
+		// The handler runs once the header is in, and the body is never
+		// read. Known gap: with a Content-Length, fasthttp first blocks
+		// to pre-read up to a few KiB of the body, bounded by ReadTimeout,
+		// so a refusal may wait for that much body to arrive.
+		StreamRequestBody:     true,
+		MaxRequestBodySize:    math.MaxInt,
 		SecureErrorLogMessage: true,
 		NoDefaultServerHeader: true,
 		NoDefaultDate:         false,
