@@ -34,6 +34,7 @@ type gatewayFlags struct {
 	passToken, trustForwardedURI        bool
 	skipPaths                           stringSlice
 	logFormat, logLevel                 string
+	engine                              string
 }
 
 // register defines the flags on fs; upstream only in proxy mode.
@@ -96,6 +97,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 			"admin listener: how long a request body may take in all")
 	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", gateway.DefaultMaxHeaderBytes,
 		"every listener: cap on a request's line and header, in bytes; over it: 431")
+	fs.StringVar(&f.engine, "engine", "nethttp", "HTTP engine of the data listener: nethttp or fasthttp (fasthttp: forward-auth only for now)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
@@ -129,7 +131,15 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 			"the X-Forwarded-Uri / X-Original-URI headers, which the proxy in front must overwrite on every auth subrequest " +
 			"(examples/nginx/nginx.conf does)")
 	}
+	engine, err := gateway.EngineNamed(f.engine)
+	if err != nil {
+		return gateway.Config{}, usagef("--engine %q: want nethttp or fasthttp", f.engine)
+	}
+	if mode == gateway.ModeProxy && f.engine == "fasthttp" {
+		return gateway.Config{}, usagef("--engine fasthttp: proxy mode is not supported by the fasthttp engine yet; use --engine nethttp")
+	}
 	return gateway.Config{
+		Engine:               engine,
 		Mode:                 mode,
 		Upstream:             f.upstream,
 		APIURL:               f.apiURL,

@@ -55,6 +55,9 @@ func TestGatewayFlagErrors(t *testing.T) {
 		{"short revoke secret", []string{"forward-auth", "--revoke-secret", "s3cret"}, nil, "--revoke-secret: a secret of 6 bytes is shorter than the 32 required"},
 		{"short revoke secret in the environment list", []string{"forward-auth"}, env{"TOKENGUARD_REVOKE_SECRET": strings.Repeat("a", 32) + ",short"}, "--revoke-secret: a secret of 5 bytes"},
 		{"revoke tolerance", []string{"forward-auth", "--revoke-tolerance", "0s"}, nil, "--revoke-tolerance must be positive"},
+		{"unknown engine", []string{"forward-auth", "--engine", "gnet"}, nil, "--engine \"gnet\": want nethttp or fasthttp"},
+		{"unknown engine in the environment", []string{"forward-auth"}, env{"TOKENGUARD_ENGINE": "gnet"}, "--engine \"gnet\""},
+		{"fasthttp proxy not yet", []string{"proxy", "--upstream", "http://x", "--engine", "fasthttp"}, nil, "not supported by the fasthttp engine yet"},
 		{"skip everything", []string{"proxy", "--upstream", "http://x", "--skip-path", "/"}, nil, "--skip-path: \"/\" would skip authentication for every request"},
 	}
 	for _, tt := range tests {

@@ -32,35 +32,22 @@
 // # Engines
 //
 // The data path sits behind Engine, a server with Serve(ln) and
-// Shutdown(ctx), built by an EngineFunc from a DataPath. NetHTTP is the one
-// engine today: an http.Server running the Middleware's Handler around a
-// hand-trimmed reverse proxy (proxy.go; cheaper per request than a tuned
-// httputil.ReverseProxy, see bench/README.md), or the Middleware's
-// ForwardAuth handler. Below that, net/http's server and Transport goroutine
-// hand-offs set the floor.
+// Shutdown(ctx), built by an EngineFunc from a DataPath (EngineNamed maps
+// the --engine flag to one). NetHTTP, the default, is an http.Server running
+// the Middleware's Handler around a hand-trimmed reverse proxy (proxy.go;
+// cheaper per request than a tuned httputil.ReverseProxy, see
+// bench/README.md), or the Middleware's ForwardAuth handler. Below that,
+// net/http's server and Transport goroutine hand-offs set the floor.
 //
-// A fasthttp engine is added without copying authentication logic:
-//
-//  1. write func FastHTTP(dp DataPath) (Engine, error) in its own file
-//     (fasthttp.go), with Serve calling fasthttp.Server.Serve(ln) and
-//     Shutdown calling ShutdownWithContext;
-//  2. adapt *fasthttp.RequestCtx to middleware.TokenSource (four methods:
-//     Header, RawQuery, Method, Path; Header must not allocate on the hit
-//     path, e.g. by keeping a one-element slice per request);
-//  3. in its handler follow the five steps documented on
-//     middleware.Middleware.Authenticate with dp.Auth: delete the headers
-//     dp.Auth.IsIdentityHeader names, pass requests dp.Skip holds, call
-//     Authenticate, answer a refusal with dp.Auth.Refusal(d) (status,
-//     WWW-Authenticate, Retry-After, body), else apply d.Hide, set
-//     d.Identity and forward with a fasthttp.HostClient, applying the header
-//     rules of proxy.go (hop-by-hop, X-Forwarded-*, Connection never
-//     dropping identity headers) and its 502 body;
-//  4. for forward-auth mode, either return an error (and keep NetHTTP for
-//     it; the proxy in front is the bottleneck there) or mount
-//     dp.Auth.ForwardAuth() through fasthttpadaptor;
-//  5. select it with Config.Engine (a --engine flag in cmd/tokenguard).
+// FastHTTP (fasthttp.go) serves forward-auth mode on
+// github.com/valyala/fasthttp: it copies each request out of fasthttp's
+// pooled buffers into an *http.Request with a fresh context and answers it
+// with the same ForwardAuth handler, so no authentication logic is copied
+// and nothing that outlives the request aliases pooled memory. Proxy mode
+// on it (a TokenSource over *fasthttp.RequestCtx following the five steps
+// of middleware.Middleware.Authenticate, a fasthttp.HostClient upstream and
+// the header rules of proxy.go) is not built yet; FastHTTP refuses it.
 //
 // Everything above the Engine (verifier, cache, metrics, admin listener,
-// readiness, shutdown) is shared. fasthttp stays out of the module's
-// dependencies until then.
+// readiness, shutdown) is shared.
 package gateway

@@ -49,89 +49,92 @@ func clientFrom(local string, conns int) *http.Client {
 // it is admitted in about one upstream latency; the test logs the figure),
 // and the flood gets 429s, not the slots.
 func TestFloodFromOneAddressDoesNotStarveAnother(t *testing.T) {
-	const latency = 200 * time.Millisecond
-	emu, id, tok := newEmulator(t)
-	cfg := emulatorConfig(emu, newLogger(io.Discard))
-	cfg.MaxInflight = 16
-	r := runGateway(t, cfg)
-	<-r.g.Ready()
-	emu.SetLatency(latency, 0)
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		const latency = 200 * time.Millisecond
+		emu, id, tok := newEmulator(t)
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Engine = engine
+		cfg.MaxInflight = 16
+		r := runGateway(t, cfg)
+		<-r.g.Ready()
+		emu.SetLatency(latency, 0)
 
-	forged := make([]string, 2000)
-	for i := range forged {
-		forged[i] = forgedToken(t, emu.Now())
-	}
-	// The flood cycles through its tokens until the victim is done,
-	// bounded in count.
-	tokens := make(chan string)
-	ctx, stop := context.WithCancel(context.Background())
-	go func() {
-		defer close(tokens)
-		for i := range 40000 {
-			select {
-			case tokens <- forged[i%len(forged)]:
-			case <-ctx.Done():
-				return
-			}
+		forged := make([]string, 2000)
+		for i := range forged {
+			forged[i] = forgedToken(t, emu.Now())
 		}
-	}()
-	flood := clientFrom("127.0.0.2", 200)
-	var wg sync.WaitGroup
-	var tooMany, other atomic.Int64
-	limited := make(chan struct{})
-	var once sync.Once
-	for range 200 {
-		wg.Go(func() {
-			for tk := range tokens {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.data+"/", nil)
-				req.Header.Set("Authorization", "Bearer "+tk)
-				resp, err := flood.Do(req)
-				if err != nil {
-					return // stopped
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				switch resp.StatusCode {
-				case http.StatusTooManyRequests:
-					tooMany.Add(1)
-					assert.Empty(t, resp.Header.Get("WWW-Authenticate"))
-					assert.NotEmpty(t, resp.Header.Get("Retry-After"))
-					once.Do(func() { close(limited) })
-				case http.StatusUnauthorized:
-				default:
-					other.Add(1)
+		// The flood cycles through its tokens until the victim is done,
+		// bounded in count.
+		tokens := make(chan string)
+		ctx, stop := context.WithCancel(context.Background())
+		go func() {
+			defer close(tokens)
+			for i := range 40000 {
+				select {
+				case tokens <- forged[i%len(forged)]:
+				case <-ctx.Done():
+					return
 				}
 			}
-		})
-	}
-	select {
-	case <-limited: // the flood is in full swing: its address is at its cap
-	case <-time.After(2 * time.Second): // without a limit: by now surely in full swing
-	}
+		}()
+		flood := clientFrom("127.0.0.2", 200)
+		var wg sync.WaitGroup
+		var tooMany, other atomic.Int64
+		limited := make(chan struct{})
+		var once sync.Once
+		for range 200 {
+			wg.Go(func() {
+				for tk := range tokens {
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.data+"/", nil)
+					req.Header.Set("Authorization", "Bearer "+tk)
+					resp, err := flood.Do(req)
+					if err != nil {
+						return // stopped
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					switch resp.StatusCode {
+					case http.StatusTooManyRequests:
+						tooMany.Add(1)
+						assert.Empty(t, resp.Header.Get("WWW-Authenticate"))
+						assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+						once.Do(func() { close(limited) })
+					case http.StatusUnauthorized:
+					default:
+						other.Add(1)
+					}
+				}
+			})
+		}
+		select {
+		case <-limited: // the flood is in full swing: its address is at its cap
+		case <-time.After(2 * time.Second): // without a limit: by now surely in full swing
+		}
 
-	victim := clientFrom("127.0.0.3", 1)
-	req, _ := http.NewRequest(http.MethodGet, r.data+"/", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	before := emu.Calls(appservicestest.EndpointVerifyToken)
-	start := time.Now()
-	resp, err := victim.Do(req)
-	took := time.Since(start)
-	during := emu.Calls(appservicestest.EndpointVerifyToken) - before
-	require.NoError(t, err)
-	resp.Body.Close()
-	stop()
-	wg.Wait()
+		victim := clientFrom("127.0.0.3", 1)
+		req, _ := http.NewRequest(http.MethodGet, r.data+"/", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		before := emu.Calls(appservicestest.EndpointVerifyToken)
+		start := time.Now()
+		resp, err := victim.Do(req)
+		took := time.Since(start)
+		during := emu.Calls(appservicestest.EndpointVerifyToken) - before
+		require.NoError(t, err)
+		resp.Body.Close()
+		stop()
+		wg.Wait()
 
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, id, resp.Header.Get("X-Auth-User-Id"))
-	// Counted, not timed: had the victim queued behind the flood for a slot,
-	// whole rounds of the flood's calls would have been served first. With
-	// the flood held to its 8 slots the victim takes one of the 8 left at
-	// once, and while its call runs the flood finishes at most its 8 calls
-	// in flight and 8 it started next. (With the cap at 16, the victim's
-	// wait was ~2.4 s, dozens of flood calls.)
-	assert.LessOrEqual(t, during, int64(2*DefaultMaxInflightPerClient+1), "the other address waited for the flood")
-	assert.Zero(t, other.Load(), "the flood got only 401s and 429s")
-	assert.NotZero(t, tooMany.Load(), "the flood was limited")
-	t.Logf("victim admitted in %v (upstream latency %v), %d verify_token calls meanwhile; flood: %d answered 429", took, latency, during, tooMany.Load())
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, id, resp.Header.Get("X-Auth-User-Id"))
+		// Counted, not timed: had the victim queued behind the flood for a slot,
+		// whole rounds of the flood's calls would have been served first. With
+		// the flood held to its 8 slots the victim takes one of the 8 left at
+		// once, and while its call runs the flood finishes at most its 8 calls
+		// in flight and 8 it started next. (With the cap at 16, the victim's
+		// wait was ~2.4 s, dozens of flood calls.)
+		assert.LessOrEqual(t, during, int64(2*DefaultMaxInflightPerClient+1), "the other address waited for the flood")
+		assert.Zero(t, other.Load(), "the flood got only 401s and 429s")
+		assert.NotZero(t, tooMany.Load(), "the flood was limited")
+		t.Logf("victim admitted in %v (upstream latency %v), %d verify_token calls meanwhile; flood: %d answered 429", took, latency, during, tooMany.Load())
+	})
 }

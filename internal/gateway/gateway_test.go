@@ -71,41 +71,44 @@ func TestGatewayReadiness(t *testing.T) {
 }
 
 func TestGatewayForwardAuthAdmin(t *testing.T) {
-	emu, id, tok := newEmulator(t)
-	cfg := emulatorConfig(emu, newLogger(io.Discard))
-	// Two secrets, as during a rotation; the call is signed with the new one.
-	cfg.RevokeSecrets = []string{testRevokeSecret, testRevokeSecret2}
-	r := runGateway(t, cfg)
-	<-r.g.Ready()
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, id, tok := newEmulator(t)
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Engine = engine
+		// Two secrets, as during a rotation; the call is signed with the new one.
+		cfg.RevokeSecrets = []string{testRevokeSecret, testRevokeSecret2}
+		r := runGateway(t, cfg)
+		<-r.g.Ready()
 
-	status, h, _ := get(t, r.data+"/any/path", tok)
-	require.Equal(t, http.StatusOK, status)
-	assert.Equal(t, id, h.Get("X-Auth-User-Id"))
-	status, h, _ = get(t, r.data+"/", "")
-	assert.Equal(t, http.StatusUnauthorized, status)
-	assert.Equal(t, `Bearer realm="tokenguard"`, h.Get("WWW-Authenticate"))
+		status, h, _ := get(t, r.data+"/any/path", tok)
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, id, h.Get("X-Auth-User-Id"))
+		status, h, _ = get(t, r.data+"/", "")
+		assert.Equal(t, http.StatusUnauthorized, status)
+		assert.Equal(t, `Bearer realm="tokenguard"`, h.Get("WWW-Authenticate"))
 
-	status, _, metrics := get(t, r.admin+"/metrics", "")
-	require.Equal(t, http.StatusOK, status)
-	for _, want := range []string{
-		`tokenguard_requests_total{outcome="authenticated"} 1`,
-		`tokenguard_requests_total{outcome="missing"} 1`,
-		`tokenguard_cache_lookups_total{result="miss"} 1`,
-		"go_goroutines ", "process_cpu_seconds_total ",
-	} {
-		assert.Contains(t, metrics, want)
-	}
+		status, _, metrics := get(t, r.admin+"/metrics", "")
+		require.Equal(t, http.StatusOK, status)
+		for _, want := range []string{
+			`tokenguard_requests_total{outcome="authenticated"} 1`,
+			`tokenguard_requests_total{outcome="missing"} 1`,
+			`tokenguard_cache_lookups_total{result="miss"} 1`,
+			"go_goroutines ", "process_cpu_seconds_total ",
+		} {
+			assert.Contains(t, metrics, want)
+		}
 
-	body := `{"user_id":"` + id + `"}`
-	req, err := http.NewRequest(http.MethodPost, r.admin+"/revoke", strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook([]byte(testRevokeSecret2), []byte(body), time.Now()))
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusNoContent, resp.StatusCode)
-	status, _, _ = get(t, r.data+"/", tok)
-	assert.Equal(t, http.StatusUnauthorized, status, "revoked through the webhook")
+		body := `{"user_id":"` + id + `"}`
+		req, err := http.NewRequest(http.MethodPost, r.admin+"/revoke", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set(middleware.SignatureHeader, middleware.SignWebhook([]byte(testRevokeSecret2), []byte(body), time.Now()))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusNoContent, resp.StatusCode)
+		status, _, _ = get(t, r.data+"/", tok)
+		assert.Equal(t, http.StatusUnauthorized, status, "revoked through the webhook")
+	})
 }
 
 func TestGatewayRevokeWebhookOff(t *testing.T) {
@@ -198,36 +201,39 @@ func TestGatewayRunFailsWhenAListenerFails(t *testing.T) {
 }
 
 func TestGatewayForwardAuthSkip(t *testing.T) {
-	emu, _, _ := newEmulator(t)
-	cfg := emulatorConfig(emu, newLogger(io.Discard))
-	cfg.SkipPaths = []string{"/healthz"}
-	cfg.TrustForwardedURI = true
-	r := runGateway(t, cfg)
-	tests := []struct {
-		name   string
-		hdr    []string
-		status int
-	}{
-		{"forwarded uri under a skip path", []string{"X-Forwarded-Uri", "/healthz/live"}, 200},
-		{"original uri under a skip path", []string{"X-Original-Uri", "/healthz"}, 200},
-		{"forwarded uri elsewhere", []string{"X-Forwarded-Uri", "/api"}, 401},
-		{"dot segments out of the skip path", []string{"X-Forwarded-Uri", "/healthz/../api"}, 401},
-		{"no forwarded uri: the subrequest's own path", nil, 401},
-		{"matrix parameter out of the skip path", []string{"X-Forwarded-Uri", "/healthz/..;/admin"}, 401},
-		{"client's X-Original-Uri against the proxy's X-Forwarded-Uri", []string{"X-Forwarded-Uri", "/api", "X-Original-Uri", "/healthz"}, 401},
-		{"client's X-Forwarded-Uri against the proxy's X-Original-Uri", []string{"X-Forwarded-Uri", "/healthz", "X-Original-Uri", "/api"}, 401},
-		{"both agree", []string{"X-Forwarded-Uri", "/healthz", "X-Original-Uri", "/healthz"}, 200},
-		{"X-Forwarded-Uri twice", []string{"X-Forwarded-Uri", "/healthz", "X-Forwarded-Uri", "/api"}, 401},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, h, _ := get(t, r.data+"/auth", "", tt.hdr...)
-			assert.Equal(t, tt.status, status)
-			if status == 200 {
-				assert.Empty(t, h.Get("X-Auth-User-Id"), "skipped: no identity")
-			}
-		})
-	}
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, _, _ := newEmulator(t)
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Engine = engine
+		cfg.SkipPaths = []string{"/healthz"}
+		cfg.TrustForwardedURI = true
+		r := runGateway(t, cfg)
+		tests := []struct {
+			name   string
+			hdr    []string
+			status int
+		}{
+			{"forwarded uri under a skip path", []string{"X-Forwarded-Uri", "/healthz/live"}, 200},
+			{"original uri under a skip path", []string{"X-Original-Uri", "/healthz"}, 200},
+			{"forwarded uri elsewhere", []string{"X-Forwarded-Uri", "/api"}, 401},
+			{"dot segments out of the skip path", []string{"X-Forwarded-Uri", "/healthz/../api"}, 401},
+			{"no forwarded uri: the subrequest's own path", nil, 401},
+			{"matrix parameter out of the skip path", []string{"X-Forwarded-Uri", "/healthz/..;/admin"}, 401},
+			{"client's X-Original-Uri against the proxy's X-Forwarded-Uri", []string{"X-Forwarded-Uri", "/api", "X-Original-Uri", "/healthz"}, 401},
+			{"client's X-Forwarded-Uri against the proxy's X-Original-Uri", []string{"X-Forwarded-Uri", "/healthz", "X-Original-Uri", "/api"}, 401},
+			{"both agree", []string{"X-Forwarded-Uri", "/healthz", "X-Original-Uri", "/healthz"}, 200},
+			{"X-Forwarded-Uri twice", []string{"X-Forwarded-Uri", "/healthz", "X-Forwarded-Uri", "/api"}, 401},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				status, h, _ := get(t, r.data+"/auth", "", tt.hdr...)
+				assert.Equal(t, tt.status, status)
+				if status == 200 {
+					assert.Empty(t, h.Get("X-Auth-User-Id"), "skipped: no identity")
+				}
+			})
+		}
+	})
 }
 
 // With the cache off (nginx's proxy_cache in front does the caching), junk,

@@ -50,9 +50,19 @@ func requireClosed(t *testing.T, br *bufio.Reader) {
 func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
 	emu, _, _ := newEmulator(t)
 	up, _ := recordingUpstream(t)
-	for _, mode := range []Mode{ModeProxy, ModeForwardAuth} {
+	for _, tc := range []struct {
+		mode   Mode
+		engine EngineFunc
+		name   string
+	}{
+		{ModeProxy, NetHTTP, "nethttp"},
+		{ModeForwardAuth, NetHTTP, "nethttp"},
+		// fasthttp serves forward-auth mode only so far.
+		{ModeForwardAuth, FastHTTP, "fasthttp"},
+	} {
+		mode := tc.mode
 		cfg := emulatorConfig(emu, newLogger(io.Discard))
-		cfg.Mode = mode
+		cfg.Mode, cfg.Engine = mode, tc.engine
 		if mode == ModeProxy {
 			cfg.Upstream = up.URL
 		}
@@ -61,7 +71,13 @@ func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
 			"content-length": "Content-Length: 200000\r\n",
 			"chunked":        "Transfer-Encoding: chunked\r\n",
 		} {
-			t.Run(mode.String()+"/"+name, func(t *testing.T) {
+			if tc.name == "fasthttp" && name == "content-length" {
+				// Known gap: with a Content-Length, fasthttp blocks to
+				// pre-read up to a few KiB of the body before the handler
+				// runs (bounded by ReadTimeout); see FastHTTP.
+				continue
+			}
+			t.Run(tc.name+"/"+mode.String()+"/"+name, func(t *testing.T) {
 				c, br := rawConn(t, r.data)
 				_, err := io.WriteString(c, "POST /api HTTP/1.1\r\nHost: x\r\n"+head+"\r\nx")
 				require.NoError(t, err)
@@ -71,7 +87,7 @@ func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
 				requireClosed(t, br)
 			})
 		}
-		t.Run(mode.String()+"/bodyless keeps the connection", func(t *testing.T) {
+		t.Run(tc.name+"/"+mode.String()+"/bodyless keeps the connection", func(t *testing.T) {
 			c, br := rawConn(t, r.data)
 			for range 2 {
 				_, err := io.WriteString(c, "GET /api HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -119,32 +135,38 @@ func TestRevokeRefusalDoesNotWaitForTheBody(t *testing.T) {
 
 // Every listener caps the header: 431 over MaxHeaderBytes.
 func TestHeaderTooLarge(t *testing.T) {
-	emu, _, _ := newEmulator(t)
-	cfg := emulatorConfig(emu, newLogger(io.Discard))
-	cfg.MaxHeaderBytes = 4 << 10
-	r := runGateway(t, cfg)
-	for _, base := range []string{r.data, r.admin} {
-		c, br := rawConn(t, base)
-		_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 16<<10)+"\r\n\r\n")
-		require.NoError(t, err)
-		assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, readResponse(t, br).StatusCode, base)
-	}
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, _, _ := newEmulator(t)
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Engine = engine
+		cfg.MaxHeaderBytes = 4 << 10
+		r := runGateway(t, cfg)
+		for _, base := range []string{r.data, r.admin} {
+			c, br := rawConn(t, base)
+			_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 16<<10)+"\r\n\r\n")
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, readResponse(t, br).StatusCode, base)
+		}
+	})
 }
 
 // A header that never finishes is cut after ReadHeaderTimeout, on the data
 // and the admin listener.
 func TestHeaderTimeout(t *testing.T) {
-	emu, _, _ := newEmulator(t)
-	cfg := emulatorConfig(emu, newLogger(io.Discard))
-	cfg.ReadHeaderTimeout = 100 * time.Millisecond
-	r := runGateway(t, cfg)
-	for _, base := range []string{r.data, r.admin} {
-		c, br := rawConn(t, base)
-		_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
-		require.NoError(t, err)
-		_, err = io.ReadAll(br)
-		require.NoError(t, err, "%s: the connection is closed before the test's own deadline", base)
-	}
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, _, _ := newEmulator(t)
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Engine = engine
+		cfg.ReadHeaderTimeout = 100 * time.Millisecond
+		r := runGateway(t, cfg)
+		for _, base := range []string{r.data, r.admin} {
+			c, br := rawConn(t, base)
+			_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+			require.NoError(t, err)
+			_, err = io.ReadAll(br)
+			require.NoError(t, err, "%s: the connection is closed before the test's own deadline", base)
+		}
+	})
 }
 
 // An authenticated upload that stalls is cut after BodyIdleTimeout and
