@@ -34,6 +34,7 @@ type gatewayFlags struct {
 	passToken, trustForwardedURI        bool
 	skipPaths                           stringSlice
 	logFormat, logLevel                 string
+	tlsFlags
 }
 
 // register defines the flags on fs; upstream only in proxy mode.
@@ -96,6 +97,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 			"admin listener: how long a request body may take in all")
 	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", gateway.DefaultMaxHeaderBytes,
 		"every listener: cap on a request's line and header, in bytes; over it: 431")
+	f.tlsFlags.register(fs, mode)
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
@@ -130,36 +132,44 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 			"(examples/nginx/nginx.conf does)")
 	}
 	return gateway.Config{
-		Mode:                 mode,
-		Upstream:             f.upstream,
-		APIURL:               f.apiURL,
-		GroupID:              f.groupID,
-		AppID:                f.appID,
-		PublicKey:            f.publicKey,
-		PrivateKey:           f.privateKey,
-		CacheSize:            f.cacheSize,
-		CacheTTL:             f.cacheTTL,
-		NegativeTTL:          f.negativeTTL,
-		StaleIfError:         f.staleIfError,
-		VerifyTimeout:        f.verifyTimeout,
-		MaxInflight:          f.maxInflight,
-		RevokeSecrets:        f.revokeSecrets,
-		RevokeTolerance:      f.revokeTolerance,
-		RedisURL:             f.redisURL,
-		RedisKeyPrefix:       f.redisKeyPrefix,
-		PassToken:            f.passToken,
-		IdentityPrefix:       f.identityPrefix,
-		SkipPaths:            f.skipPaths,
-		TrustForwardedURI:    f.trustForwardedURI,
-		ShutdownTimeout:      f.shutdownTimeout,
-		ReadHeaderTimeout:    f.readHeaderTimeout,
-		BodyIdleTimeout:      f.bodyIdleTimeout,
-		MaxHeaderBytes:       f.maxHeaderBytes,
-		MaxInflightPerClient: f.maxInflightClient,
-		TrustedProxies:       f.trustedProxies,
-		KeepClientHeaders:    f.keepHeaders,
-		AllowInsecureAPIURL:  f.allowInsecureAPIURL,
-		Logger:               log,
+		Mode:                   mode,
+		Upstream:               f.upstream,
+		APIURL:                 f.apiURL,
+		GroupID:                f.groupID,
+		AppID:                  f.appID,
+		PublicKey:              f.publicKey,
+		PrivateKey:             f.privateKey,
+		CacheSize:              f.cacheSize,
+		CacheTTL:               f.cacheTTL,
+		NegativeTTL:            f.negativeTTL,
+		StaleIfError:           f.staleIfError,
+		VerifyTimeout:          f.verifyTimeout,
+		MaxInflight:            f.maxInflight,
+		RevokeSecrets:          f.revokeSecrets,
+		RevokeTolerance:        f.revokeTolerance,
+		RedisURL:               f.redisURL,
+		RedisKeyPrefix:         f.redisKeyPrefix,
+		PassToken:              f.passToken,
+		IdentityPrefix:         f.identityPrefix,
+		SkipPaths:              f.skipPaths,
+		TrustForwardedURI:      f.trustForwardedURI,
+		ShutdownTimeout:        f.shutdownTimeout,
+		ReadHeaderTimeout:      f.readHeaderTimeout,
+		BodyIdleTimeout:        f.bodyIdleTimeout,
+		MaxHeaderBytes:         f.maxHeaderBytes,
+		MaxInflightPerClient:   f.maxInflightClient,
+		TrustedProxies:         f.trustedProxies,
+		KeepClientHeaders:      f.keepHeaders,
+		AllowInsecureAPIURL:    f.allowInsecureAPIURL,
+		Logger:                 log,
+		TLSCertFile:            f.tlsCert,
+		TLSKeyFile:             f.tlsKey,
+		UpstreamCAFile:         f.upstreamCA,
+		UpstreamClientCertFile: f.upstreamCert,
+		UpstreamClientKeyFile:  f.upstreamKey,
+		APICAFile:              f.apiCA,
+		APIClientCertFile:      f.apiCert,
+		APIClientKeyFile:       f.apiKey,
 	}, nil
 }
 
@@ -175,6 +185,8 @@ var configFlags = map[string]string{
 	"RevokeTolerance":   "revoke-tolerance",
 	"KeepClientHeaders": "keep-client-header", "AllowInsecureAPIURL": "allow-insecure-api-url",
 	"MaxInflightPerClient": "max-inflight-per-client", "TrustedProxies": "trusted-proxies",
+	"TLSCertFile": "tls-cert-file", "UpstreamCAFile": "upstream-ca-file", "UpstreamClientCertFile": "upstream-client-cert-file",
+	"APICAFile": "api-ca-file", "APIClientCertFile": "api-client-cert-file",
 	"ReadHeaderTimeout": "read-header-timeout", "BodyIdleTimeout": "body-idle-timeout", "MaxHeaderBytes": "max-header-bytes",
 }
 
