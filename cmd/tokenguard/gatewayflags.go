@@ -35,6 +35,7 @@ type gatewayFlags struct {
 	skipPaths                           stringSlice
 	logFormat, logLevel                 string
 	engine                              string
+	tlsFlags
 }
 
 // register defines the flags on fs; upstream only in proxy mode.
@@ -98,6 +99,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", gateway.DefaultMaxHeaderBytes,
 		"every listener: cap on a request's line and header, in bytes; over it: 431")
 	fs.StringVar(&f.engine, "engine", "nethttp", "HTTP engine of the data listener: nethttp or fasthttp (fasthttp: forward-auth only for now)")
+	f.tlsFlags.register(fs, mode)
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
@@ -139,37 +141,45 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 		return gateway.Config{}, usagef("--engine fasthttp: proxy mode is not supported by the fasthttp engine yet; use --engine nethttp")
 	}
 	return gateway.Config{
-		Engine:               engine,
-		Mode:                 mode,
-		Upstream:             f.upstream,
-		APIURL:               f.apiURL,
-		GroupID:              f.groupID,
-		AppID:                f.appID,
-		PublicKey:            f.publicKey,
-		PrivateKey:           f.privateKey,
-		CacheSize:            f.cacheSize,
-		CacheTTL:             f.cacheTTL,
-		NegativeTTL:          f.negativeTTL,
-		StaleIfError:         f.staleIfError,
-		VerifyTimeout:        f.verifyTimeout,
-		MaxInflight:          f.maxInflight,
-		RevokeSecrets:        f.revokeSecrets,
-		RevokeTolerance:      f.revokeTolerance,
-		RedisURL:             f.redisURL,
-		RedisKeyPrefix:       f.redisKeyPrefix,
-		PassToken:            f.passToken,
-		IdentityPrefix:       f.identityPrefix,
-		SkipPaths:            f.skipPaths,
-		TrustForwardedURI:    f.trustForwardedURI,
-		ShutdownTimeout:      f.shutdownTimeout,
-		ReadHeaderTimeout:    f.readHeaderTimeout,
-		BodyIdleTimeout:      f.bodyIdleTimeout,
-		MaxHeaderBytes:       f.maxHeaderBytes,
-		MaxInflightPerClient: f.maxInflightClient,
-		TrustedProxies:       f.trustedProxies,
-		KeepClientHeaders:    f.keepHeaders,
-		AllowInsecureAPIURL:  f.allowInsecureAPIURL,
-		Logger:               log,
+		Engine:                 engine,
+		Mode:                   mode,
+		Upstream:               f.upstream,
+		APIURL:                 f.apiURL,
+		GroupID:                f.groupID,
+		AppID:                  f.appID,
+		PublicKey:              f.publicKey,
+		PrivateKey:             f.privateKey,
+		CacheSize:              f.cacheSize,
+		CacheTTL:               f.cacheTTL,
+		NegativeTTL:            f.negativeTTL,
+		StaleIfError:           f.staleIfError,
+		VerifyTimeout:          f.verifyTimeout,
+		MaxInflight:            f.maxInflight,
+		RevokeSecrets:          f.revokeSecrets,
+		RevokeTolerance:        f.revokeTolerance,
+		RedisURL:               f.redisURL,
+		RedisKeyPrefix:         f.redisKeyPrefix,
+		PassToken:              f.passToken,
+		IdentityPrefix:         f.identityPrefix,
+		SkipPaths:              f.skipPaths,
+		TrustForwardedURI:      f.trustForwardedURI,
+		ShutdownTimeout:        f.shutdownTimeout,
+		ReadHeaderTimeout:      f.readHeaderTimeout,
+		BodyIdleTimeout:        f.bodyIdleTimeout,
+		MaxHeaderBytes:         f.maxHeaderBytes,
+		MaxInflightPerClient:   f.maxInflightClient,
+		TrustedProxies:         f.trustedProxies,
+		KeepClientHeaders:      f.keepHeaders,
+		AllowInsecureAPIURL:    f.allowInsecureAPIURL,
+		Logger:                 log,
+		TLSCertFile:            f.tlsCert,
+		TLSKeyFile:             f.tlsKey,
+		UpstreamCAFile:         f.upstreamCA,
+		UpstreamClientCertFile: f.upstreamCert,
+		UpstreamClientKeyFile:  f.upstreamKey,
+		APICAFile:              f.apiCA,
+		APIClientCertFile:      f.apiCert,
+		APIClientKeyFile:       f.apiKey,
 	}, nil
 }
 
@@ -185,6 +195,8 @@ var configFlags = map[string]string{
 	"RevokeTolerance":   "revoke-tolerance",
 	"KeepClientHeaders": "keep-client-header", "AllowInsecureAPIURL": "allow-insecure-api-url",
 	"MaxInflightPerClient": "max-inflight-per-client", "TrustedProxies": "trusted-proxies",
+	"TLSCertFile": "tls-cert-file", "UpstreamCAFile": "upstream-ca-file", "UpstreamClientCertFile": "upstream-client-cert-file",
+	"APICAFile": "api-ca-file", "APIClientCertFile": "api-client-cert-file",
 	"ReadHeaderTimeout": "read-header-timeout", "BodyIdleTimeout": "body-idle-timeout", "MaxHeaderBytes": "max-header-bytes",
 }
 

@@ -49,7 +49,14 @@ func newChain(c Config, skips []string) (*chain, error) {
 		collectors.NewGoCollector(),
 	)
 
-	client, err := appservices.NewClient(c.appServices())
+	apiTLS, err := clientTLSConfig("API", c.APICAFile, c.APIClientCertFile, c.APIClientKeyFile, c.Now, c.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if apiTLS != nil && c.HTTPClient != nil {
+		return nil, fieldErr("APICAFile", "the App Services TLS files need the gateway's own HTTP client (HTTPClient nil)")
+	}
+	client, err := appservices.NewClient(c.appServices(apiTLS))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -161,6 +162,24 @@ type Config struct {
 	BodyIdleTimeout   time.Duration
 	MaxHeaderBytes    int
 
+	// TLSCertFile and TLSKeyFile, both or neither, are a PEM certificate
+	// chain and its key: the data and admin listeners then serve TLS 1.2 or
+	// later only (and HTTP/2 by ALPN where the engine serves it). The files
+	// are re-read when either changes (checked at most every
+	// DefaultCertCheckInterval, on a handshake); a new pair that does not
+	// load is logged and the old one kept. Empty: plain HTTP.
+	TLSCertFile, TLSKeyFile string
+	// UpstreamCAFile is a PEM file of the CA certificates an https
+	// Upstream's certificate must chain to, instead of the system roots;
+	// UpstreamClientCertFile and UpstreamClientKeyFile, both or neither, a
+	// client certificate proxy mode presents to it (mutual TLS), reloaded
+	// like TLSCertFile. Empty: the system roots, no client certificate.
+	UpstreamCAFile, UpstreamClientCertFile, UpstreamClientKeyFile string
+	// APICAFile, APIClientCertFile and APIClientKeyFile are the same for
+	// the App Services API (APIURL). They need the gateway's own HTTP
+	// client: refused with HTTPClient.
+	APICAFile, APIClientCertFile, APIClientKeyFile string
+
 	// ShutdownTimeout bounds the drain of in-flight requests once Run's
 	// context ends. Default: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -191,17 +210,19 @@ func (c Config) limits() Limits {
 	return Limits{ReadHeaderTimeout: c.ReadHeaderTimeout, BodyIdleTimeout: c.BodyIdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes}
 }
 
-// appServices is the App Services client's part of c.
-func (c Config) appServices() appservices.Config {
+// appServices is the App Services client's part of c, with tc as its TLS
+// configuration (nil: the default).
+func (c Config) appServices(tc *tls.Config) appservices.Config {
 	return appservices.Config{
-		BaseURL:    c.APIURL,
-		GroupID:    c.GroupID,
-		AppID:      c.AppID,
-		PublicKey:  c.PublicKey,
-		PrivateKey: c.PrivateKey,
-		HTTPClient: c.HTTPClient,
-		Timeout:    c.VerifyTimeout,
-		Now:        c.Now,
+		TLSClientConfig: tc,
+		BaseURL:         c.APIURL,
+		GroupID:         c.GroupID,
+		AppID:           c.AppID,
+		PublicKey:       c.PublicKey,
+		PrivateKey:      c.PrivateKey,
+		HTTPClient:      c.HTTPClient,
+		Timeout:         c.VerifyTimeout,
+		Now:             c.Now,
 	}
 }
 
@@ -253,7 +274,7 @@ func (c Config) normalize() (Config, *url.URL, []string, error) {
 			return c, nil, nil, fieldErr("RedisURL", "shared revocations live in the cache, and the cache is off (CacheSize 0)")
 		}
 	}
-	if err := c.appServices().Validate(); err != nil {
+	if err := c.appServices(nil).Validate(); err != nil {
 		var ce *appservices.ConfigError
 		if !errors.As(err, &ce) {
 			return c, nil, nil, err

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/url"
@@ -46,6 +47,11 @@ type DataPath struct {
 
 	// Upstream is where proxy mode forwards; nil in forward-auth mode.
 	Upstream *url.URL
+
+	// UpstreamTLS, if not nil, is the TLS configuration of the connections
+	// to an https Upstream (Config.UpstreamCAFile and the client
+	// certificate); nil: the system roots, no client certificate.
+	UpstreamTLS *tls.Config
 
 	// KeepClientHeaders are the canonical names of the URL-override and
 	// client-identity headers proxy mode lets through (Config.KeepClientHeaders);

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ type Gateway struct {
 	chain  *chain
 	engine Engine
 	admin  http.Handler
+	certs  *certReloader // the listeners' TLS pair; nil: plain HTTP
 
 	state   atomic.Int32  // stateStarting, stateReady, stateStopping
 	ready   chan struct{} // closed on stateStarting -> stateReady
@@ -35,8 +37,18 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	upTLS, err := clientTLSConfig("Upstream", c.UpstreamCAFile, c.UpstreamClientCertFile, c.UpstreamClientKeyFile, c.Now, c.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if upTLS != nil && (upstream == nil || upstream.Scheme != "https") {
+		return nil, fieldErr("UpstreamCAFile", "the upstream TLS files need an https Upstream")
+	}
 	ch, err := newChain(c, skips)
 	if err != nil {
+		if _, ok := errors.AsType[*ConfigError](err); ok {
+			return nil, err
+		}
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	var revoke http.Handler
@@ -62,13 +74,18 @@ func New(cfg Config) (*Gateway, error) {
 		c.Logger.Warn("tokenguard: no trusted proxies: every auth subrequest is counted against the proxy's address " +
 			"(--max-inflight-per-client); set --trusted-proxies to the proxy's address")
 	}
-	g := &Gateway{cfg: c, chain: ch, ready: make(chan struct{})}
+	certs, err := serverCerts(c)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: c, chain: ch, certs: certs, ready: make(chan struct{})}
 	g.admin = adminHandler(ch.reg, &g.state, revoke, ch.feed != nil)
 	g.engine, err = c.Engine(DataPath{
 		Mode:              c.Mode,
 		Auth:              ch.auth,
 		Skip:              ch.skip,
 		Upstream:          upstream,
+		UpstreamTLS:       upTLS,
 		Limits:            c.limits(),
 		KeepClientHeaders: c.KeepClientHeaders,
 		Tunnels:           ch.tunnels,
@@ -125,6 +142,15 @@ func (g *Gateway) Run(ctx context.Context, data, admin net.Listener) error {
 
 	errc := make(chan error, 2)
 	pending := 1
+	if g.certs != nil {
+		// TLS under the engine's own wrappers: the net/http engine's
+		// framingListener then sees each *tls.Conn and leaves it to
+		// net/http, which serves HTTP/2 on it when ALPN chose h2.
+		data = tls.NewListener(data, serverTLSConfig(g.certs, servesHTTP2(g.engine)))
+		if admin != nil {
+			admin = tls.NewListener(admin, serverTLSConfig(g.certs, true))
+		}
+	}
 	dataLn := &notifyListener{Listener: data, closed: func() {
 		log.Info("tokenguard: stopped accepting connections; draining in-flight requests",
 			slog.Duration("timeout", g.cfg.ShutdownTimeout))
@@ -201,6 +227,13 @@ func (g *Gateway) Run(ctx context.Context, data, admin net.Listener) error {
 	}
 	log.Info("tokenguard: stopped")
 	return runErr
+}
+
+// servesHTTP2 reports whether e serves HTTP/2 on a TLS connection whose
+// ALPN chose h2; only then is h2 offered.
+func servesHTTP2(e Engine) bool {
+	h, ok := e.(interface{ servesHTTP2() bool })
+	return ok && h.servesHTTP2()
 }
 
 func serveAdmin(srv *http.Server, ln net.Listener) error {

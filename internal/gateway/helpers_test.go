@@ -107,7 +107,11 @@ func runBuilt(t *testing.T, g *Gateway) *running {
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	return &running{g: g, data: "http://" + data.Addr().String(), admin: "http://" + admin.Addr().String(), stop: stop}
+	scheme := "http://"
+	if g.certs != nil {
+		scheme = "https://"
+	}
+	return &running{g: g, data: scheme + data.Addr().String(), admin: scheme + admin.Addr().String(), stop: stop}
 }
 
 // get sends a GET with an optional bearer token and returns status, headers

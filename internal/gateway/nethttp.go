@@ -21,6 +21,9 @@ func NetHTTP(dp DataPath) (Engine, error) {
 		p.clientAddr = dp.Auth.HTTPClientAddr
 		p.keep = dp.KeepClientHeaders
 		p.tunnels = dp.Tunnels
+		if dp.UpstreamTLS != nil {
+			p.transport.TLSClientConfig = dp.UpstreamTLS
+		}
 		h = dp.Auth.Handler(p)
 	case ModeForwardAuth:
 		h = dp.Auth.ForwardAuth()
@@ -34,6 +37,11 @@ type netHTTPEngine struct {
 	srv   *http.Server
 	proxy *proxy // nil in forward-auth mode
 }
+
+// servesHTTP2: net/http serves h2 on the *tls.Conn connections of a TLS
+// listener, with the same handler (identity headers stripped alike) and
+// MaxHeaderBytes as the header list limit.
+func (e *netHTTPEngine) servesHTTP2() bool { return true }
 
 func (e *netHTTPEngine) Serve(ln net.Listener) error {
 	if err := e.srv.Serve(framingListener{ln}); err != http.ErrServerClosed {

@@ -3,6 +3,7 @@ package appservices
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -76,7 +77,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c.appURL = c.adminURL + "/groups/" + url.PathEscape(cfg.GroupID) + "/apps/" + url.PathEscape(cfg.AppID)
 	c.verifyURL = c.appURL + "/users/verify_token"
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: defaultTransport()}
+		c.hc = &http.Client{Transport: defaultTransport(cfg.TLSClientConfig)}
 	}
 	if c.timeout == 0 {
 		c.timeout = defaultTimeout
@@ -92,7 +93,7 @@ func NewClient(cfg Config) (*Client, error) {
 
 // defaultTransport is a clone of http.DefaultTransport with connection pools
 // sized for a gateway that sends many concurrent calls to one host.
-func defaultTransport() http.RoundTripper {
+func defaultTransport(tc *tls.Config) http.RoundTripper {
 	t, ok := http.DefaultTransport.(*http.Transport)
 	if !ok {
 		t = &http.Transport{Proxy: http.ProxyFromEnvironment}
@@ -103,6 +104,9 @@ func defaultTransport() http.RoundTripper {
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
 	t.ForceAttemptHTTP2 = true
+	if tc != nil {
+		t.TLSClientConfig = tc
+	}
 	return t
 }
 

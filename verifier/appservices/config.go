@@ -1,6 +1,7 @@
 package appservices
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,6 +33,11 @@ type Config struct {
 	// HTTPClient sends every request. If nil, a client with a transport
 	// tuned for a gateway (large keep-alive pools per host) is used.
 	HTTPClient *http.Client
+	// TLSClientConfig, if not nil, is the TLS configuration of the default
+	// client's transport (a CA to trust instead of the system roots, a
+	// client certificate). It is not used with HTTPClient, which has its
+	// own; Validate refuses the two together.
+	TLSClientConfig *tls.Config
 
 	// Timeout bounds each call to the Admin API, admin login included,
 	// on top of the caller's context. Default: 10s. Negative: no bound on
@@ -57,7 +63,8 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return "appservices: Config." + e.Field + ": " + e.Msg }
 
 // Validate reports every problem of cfg that NewClient would refuse: an
-// empty GroupID, AppID, PublicKey or PrivateKey, and a BaseURL that is not
+// empty GroupID, AppID, PublicKey or PrivateKey, a TLSClientConfig with an
+// HTTPClient, and a BaseURL that is not
 // an absolute http(s) URL without query, fragment or user info. Each is a
 // *ConfigError, joined (errors.Join) when there are several; errors.As finds
 // the first.
@@ -77,6 +84,9 @@ func (cfg Config) baseURL() (string, error) {
 		if f.value == "" {
 			errs = append(errs, &ConfigError{Field: f.name, Msg: "required"})
 		}
+	}
+	if cfg.HTTPClient != nil && cfg.TLSClientConfig != nil {
+		errs = append(errs, &ConfigError{Field: "TLSClientConfig", Msg: "not used with HTTPClient, whose transport has its own"})
 	}
 	base := DefaultBaseURL
 	if raw := cfg.BaseURL; raw != "" {
