@@ -26,6 +26,7 @@ type chain struct {
 	rdb     *redis.Client    // the feed's; nil without it
 	local   verifier.Revoker // the cache and the tunnels: what a revocation does in this process; nil without a cache
 	tunnels *Tunnels         // upgraded connections by user; nil in forward-auth mode
+	proxyM  *ProxyMetrics    // the proxy's request histogram; nil in forward-auth mode
 	auth    *middleware.Middleware
 	reg     *prometheus.Registry
 	skip    func(string, bool) bool
@@ -63,6 +64,7 @@ func newChain(c Config, skips []string) (*chain, error) {
 	ch.client = client
 	if c.Mode == ModeProxy {
 		ch.tunnels = newTunnels(c.Now, ch.reg)
+		ch.proxyM = newProxyMetrics(ch.reg)
 	}
 
 	// Below the cache (or the pre-check), the per-client limit: a hit never

@@ -65,6 +65,9 @@ type DataPath struct {
 	// connection (WebSocket) of an authenticated user, so that it is closed
 	// when the user is revoked or the token expires (see Tunnels.Open).
 	Tunnels *Tunnels
+	// ProxyMetrics, in proxy mode, is where an engine observes each
+	// forwarded request (ProxyMetrics.Observe); nil in forward-auth mode.
+	ProxyMetrics *ProxyMetrics
 
 	Logger *slog.Logger
 }

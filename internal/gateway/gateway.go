@@ -89,6 +89,7 @@ func New(cfg Config) (*Gateway, error) {
 		Limits:            c.limits(),
 		KeepClientHeaders: c.KeepClientHeaders,
 		Tunnels:           ch.tunnels,
+		ProxyMetrics:      ch.proxyM,
 		Logger:            c.Logger,
 	})
 	if err != nil {

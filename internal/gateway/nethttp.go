@@ -21,6 +21,7 @@ func NetHTTP(dp DataPath) (Engine, error) {
 		p.clientAddr = dp.Auth.HTTPClientAddr
 		p.keep = dp.KeepClientHeaders
 		p.tunnels = dp.Tunnels
+		p.metrics = dp.ProxyMetrics
 		if dp.UpstreamTLS != nil {
 			p.transport.TLSClientConfig = dp.UpstreamTLS
 		}

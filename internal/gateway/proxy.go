@@ -61,7 +61,8 @@ type proxy struct {
 	// keep are the canonical names of the URL-override and client-identity
 	// headers (isOverride) the operator lets through (KeepClientHeaders).
 	keep    []string
-	tunnels *Tunnels // nil: upgraded connections are not tracked
+	tunnels *Tunnels      // nil: upgraded connections are not tracked
+	metrics *ProxyMetrics // nil: nothing is observed
 }
 
 func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *proxy {
@@ -87,7 +88,7 @@ func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *p
 		},
 		Transport:    p.transport,
 		BufferPool:   bufferPool{},
-		ErrorHandler: p.fail,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { p.fail(w, r, err) },
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return p
@@ -130,6 +131,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveUpgrade(w, r)
 		return
 	}
+	start := time.Now()
 	out := p.outRequest(r)
 	var cb *clientBody
 	if out.Body != nil && out.Body != http.NoBody {
@@ -142,10 +144,13 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.badClientBody(w, r, cb.err)
 			return
 		}
-		p.fail(w, r, err)
+		if p.fail(w, r, err) {
+			p.observe(r, 0, start)
+		}
 		return
 	}
 	defer resp.Body.Close()
+	defer p.observe(r, resp.StatusCode, start)
 
 	h := w.Header()
 	copyHeader(h, resp.Header)
@@ -296,15 +301,25 @@ func (p *proxy) copyBody(w http.ResponseWriter, body io.Reader, streaming bool) 
 // fail answers a request the upstream did not: 502 with the standard JSON
 // error body, unless the client itself went away, which is no error of
 // ours and is answered with nothing.
-func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) bool {
 	if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
 		p.log.LogAttrs(r.Context(), slog.LevelDebug, "tokenguard: client went away before the upstream answered",
 			slog.String("path", r.URL.Path))
-		return
+		return false
 	}
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "tokenguard: upstream unreachable",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
 	writeJSONError(w, http.StatusBadGateway, badGatewayBody)
+	return true
+}
+
+// observe records a forwarded request in p.metrics; status 0: unreachable.
+func (p *proxy) observe(r *http.Request, status int, start time.Time) {
+	if p.metrics == nil {
+		return
+	}
+	_, authenticated := middleware.UserFromContext(r.Context())
+	p.metrics.Observe(authenticated, status, time.Since(start))
 }
 
 // clientBody is the client's request body on its way upstream; it keeps
