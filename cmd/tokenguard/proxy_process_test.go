@@ -62,6 +62,17 @@ func readLogs(r io.Reader) *logStream {
 	return s
 }
 
+// waitForLogged is waitFor for a record that may already have gone by,
+// read past by an earlier waitFor (the process may log it before the line
+// that one waited for).
+func (s *logStream) waitForLogged(t *testing.T, msg string) {
+	t.Helper()
+	if strings.Contains(s.String(), `"msg":"`+msg) {
+		return
+	}
+	s.waitFor(t, msg)
+}
+
 func (s *logStream) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

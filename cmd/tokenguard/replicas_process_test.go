@@ -292,7 +292,7 @@ func TestReplicaNotReadyWithoutRedis(t *testing.T) {
 	rs := newReplicaSet(t)
 	rs.redis.Stop()
 	r := rs.launch("A")
-	r.logs.waitFor(t, "tokenguard: revocation feed down")
+	r.logs.waitForLogged(t, "tokenguard: revocation feed down")
 	readyz := func() (int, string) { return doGet(t, rs.client, r.admin+"/readyz", "") }
 	code, body := readyz()
 	assert.Equal(t, http.StatusServiceUnavailable, code)
