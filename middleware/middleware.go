@@ -171,11 +171,19 @@ func (s httpSource) Peer() netip.Addr            { return peerOf(s.r) }
 // keeps its keep-alive connection (a proxy's pool of connections to
 // forward-auth depends on it).
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, d Decision) {
+	answerUnread(w, r, func() { m.onError(w, r, m.Refusal(d)) })
+}
+
+// answerUnread runs answer, which writes the answer to r without reading
+// its body. When body bytes are still owed, the answer carries
+// Connection: close and the connection's read deadline is then set to now
+// (see Middleware.refuse).
+func answerUnread(w http.ResponseWriter, r *http.Request, answer func()) {
 	owed := BodyOwed(r.ContentLength, r.Body != nil && r.Body != http.NoBody)
 	if owed {
 		w.Header().Set("Connection", "close")
 	}
-	m.onError(w, r, m.Refusal(d))
+	answer()
 	if owed {
 		// A writer without a connection (a test recorder) has nothing to cut.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())

@@ -137,7 +137,8 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// Refusals that need no body come before reading it, so that a sender
 	// without a signature cannot hold the listener by sending the body
 	// slowly.
-	if vs := req.Header[SignatureHeader]; len(vs) != 1 || !parsableSignature(vs[0]) {
+	sig, ok := oneSignature(req.Header[SignatureHeader])
+	if !ok {
 		h.refuseOwed(w, req, http.StatusUnauthorized, "missing or bad signature")
 		return
 	}
@@ -155,8 +156,7 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	now := h.now()
-	sig, ok := h.signedBy(req.Header[SignatureHeader], body)
-	if !ok {
+	if !sig.verifies(h.secrets, body) {
 		h.refuse(w, req, http.StatusUnauthorized, "missing or bad signature")
 		return
 	}
@@ -188,19 +188,6 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	h.logger().LogAttrs(req.Context(), slog.LevelInfo, "tokenguard: sessions revoked",
 		slog.String("user_id", rb.UserID), slog.Time("revoked_at", at))
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// signedBy parses the one signature header value and reports whether it
-// is a valid signature of body under one of the secrets.
-func (h *webhook) signedBy(values []string, body []byte) (signature, bool) {
-	if len(values) != 1 {
-		return signature{}, false
-	}
-	sig, ok := parseSignature(values[0])
-	if !ok || !sig.verifies(h.secrets, body) {
-		return signature{}, false
-	}
-	return sig, true
 }
 
 // parseRevokeBody decodes one JSON object with a non-empty string user_id and
@@ -268,19 +255,15 @@ func (h *webhook) refuse(w http.ResponseWriter, req *http.Request, status int, m
 // body bytes are still owed, the answer carries Connection: close and the
 // read deadline is cut, as Middleware refusals do.
 func (h *webhook) refuseOwed(w http.ResponseWriter, req *http.Request, status int, msg string) {
-	owed := BodyOwed(req.ContentLength, req.Body != nil && req.Body != http.NoBody)
-	if owed {
-		w.Header().Set("Connection", "close")
-	}
-	h.refuse(w, req, status, msg)
-	if owed {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-	}
+	answerUnread(w, req, func() { h.refuse(w, req, status, msg) })
 }
 
-func parsableSignature(v string) bool {
-	_, ok := parseSignature(v)
-	return ok
+// oneSignature parses the request's one signature header value.
+func oneSignature(values []string) (signature, bool) {
+	if len(values) != 1 {
+		return signature{}, false
+	}
+	return parseSignature(values[0])
 }
 
 func (h *webhook) logger() *slog.Logger {
