@@ -191,6 +191,9 @@ func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decis
 	}
 	m.metrics.observe(d.Kind)
 	m.logDecision(ctx, src, d, tok)
+	if m.observe != nil {
+		m.observe(ctx, *d)
+	}
 }
 
 // decorate adds to d, an authenticated decision, the identity headers and,

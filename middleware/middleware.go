@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -27,9 +28,10 @@ type Middleware struct {
 	log            *slog.Logger // nil: slog.Default()
 	reg            prometheus.Registerer
 	onError        ErrorHandler
-	identity       bool   // identity headers on: strip them from every request, set them on authenticated ones
-	prefix         string // of the identity headers
-	hide           bool   // remove the token's credential from authenticated requests; only with identity
+	observe        func(context.Context, Decision) // nil: none
+	identity       bool                            // identity headers on: strip them from every request, set them on authenticated ones
+	prefix         string                          // of the identity headers
+	hide           bool                            // remove the token's credential from authenticated requests; only with identity
 	retryAfter     time.Duration
 	clientAddrs    bool           // resolve client addresses and pass them to the verifier
 	trusted        []netip.Prefix // the proxies in front, for client addresses

@@ -476,3 +476,40 @@ func TestHandBuiltRequestWithoutHeader(t *testing.T) {
 	assert.Equal(t, "user-1", s.header.Get("X-Auth-User-Id"))
 	assert.Empty(t, s.rawQuery)
 }
+
+func TestObserverSeesEveryDecision(t *testing.T) {
+	type key struct{}
+	type seen struct {
+		kind Kind
+		user string
+		ctx  any
+	}
+	var got []seen
+	m := newTest(
+		WithSkip(func(r *http.Request) bool { return r.URL.Path == "/healthz" }),
+		WithObserver(func(ctx context.Context, d Decision) {
+			s := seen{kind: d.Kind, ctx: ctx.Value(key{})}
+			if d.User != nil {
+				s.user = d.User.ID
+			}
+			got = append(got, s)
+		}),
+	)
+	for _, tc := range []struct{ path, tok string }{
+		{"/", goodToken}, {"/", invalidToken}, {"/", ""}, {"/", downToken}, {"/healthz", goodToken},
+	} {
+		req := bearerRequest(tc.path, tc.tok)
+		serve(m, req.WithContext(context.WithValue(req.Context(), key{}, tc.tok)))
+	}
+	fa := httptest.NewRecorder()
+	req := bearerRequest("/", goodToken)
+	m.ForwardAuth().ServeHTTP(fa, req.WithContext(context.WithValue(req.Context(), key{}, "forward-auth")))
+	assert.Equal(t, []seen{
+		{KindAuthenticated, "user-1", goodToken},
+		{KindInvalid, "", invalidToken},
+		{KindMissing, "", ""},
+		{KindUnavailable, "", downToken},
+		// the skipped /healthz makes no decision
+		{KindAuthenticated, "user-1", "forward-auth"},
+	}, got)
+}

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -129,6 +130,20 @@ func WithRegisterer(reg prometheus.Registerer) Option {
 // Default: DefaultErrorHandler.
 func WithErrorHandler(h ErrorHandler) Option {
 	return func(m *Middleware) { m.onError = h }
+}
+
+// WithObserver calls observe with every decision Authenticate makes (the
+// Handler's and ForwardAuth's included), after it is counted and logged,
+// from the request's goroutine and with the context Authenticate was given.
+// Skipped requests and preflights make no decision and are not observed.
+// It is for access logs, audit trails and traces that want the outcome and
+// the user: d.User is shared and must not be modified, and d.Err is for
+// logs, never for clients. observe must be quick; it runs before the
+// request goes on.
+//
+// Default: nil; nothing is called.
+func WithObserver(observe func(ctx context.Context, d Decision)) Option {
+	return func(m *Middleware) { m.observe = observe }
 }
 
 // IdentityHeaders configures the identity headers of WithIdentityHeaders.
