@@ -34,6 +34,6 @@
 // down by function.
 //
 // The hit path must cost exactly 2 allocations over the bare handler
-// (context.WithValue and Request.WithContext); TestBenchSetup checks that,
+// (the middleware's context value and Request.WithContext); TestBenchSetup checks that,
 // and that every fixture does what its benchmark claims.
 package bench

@@ -133,6 +133,6 @@ func TestHitPathAllocations(t *testing.T) {
 		return testing.AllocsPerRun(100, func() { w.reset(); h.ServeHTTP(w, r) })
 	}
 	assert.Zero(t, measure(app), "bare handler")
-	assert.Equal(t, 2.0, measure(h.library)-measure(app), "WithValue and WithContext")
+	assert.Equal(t, 2.0, measure(h.library)-measure(app), "the context value and WithContext")
 	assert.Equal(t, 2.0, measure(newFloor(t, h))-measure(app), "the floor's own")
 }

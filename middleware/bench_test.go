@@ -50,7 +50,8 @@ func BenchmarkBareHandler(b *testing.B) { benchHandler(b, benchNext) }
 
 // BenchmarkHandlerHit is the middleware in library mode over a verifier that
 // answers from memory. It should cost exactly 2 allocs/op over the baseline:
-// context.WithValue and Request.WithContext.
+// the request's context value (user, and client address if on) and
+// Request.WithContext.
 func BenchmarkHandlerHit(b *testing.B) {
 	benchHandler(b, New(fixedVerifier, WithLogger(quiet)).Handler(benchNext))
 }
@@ -64,7 +65,7 @@ func BenchmarkHandlerHitMetrics(b *testing.B) {
 // BenchmarkHandlerHitGateway sets identity headers and hides the token: a
 // request header map is rebuilt per request, so the request is cloned. Of
 // its 6 allocs/op, 3 are that clone (the request and its header map); the
-// middleware adds 3 (the identity values, WithValue, WithContext), the
+// middleware adds 3 (the identity values, the context value, WithContext), the
 // identity being memoized per *User (TestHitPathAllocationsGateway).
 func BenchmarkHandlerHitGateway(b *testing.B) {
 	h := New(fixedVerifier, WithLogger(quiet), WithIdentityHeaders(IdentityHeaders{})).Handler(benchNext)
@@ -107,7 +108,7 @@ func TestHitPathAllocations(t *testing.T) {
 		"credentials optional":      New(fixedVerifier, WithLogger(quiet), WithCredentialsOptional(true)),
 	} {
 		if got := measure(m.Handler(benchNext)) - bare; got != 2 {
-			t.Errorf("%s: %v allocs over the bare handler, want 2 (WithValue, WithContext)", name, got)
+			t.Errorf("%s: %v allocs over the bare handler, want 2 (the context value, WithContext)", name, got)
 		}
 	}
 

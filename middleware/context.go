@@ -2,6 +2,8 @@ package middleware
 
 import (
 	"context"
+	"net/netip"
+	"sync/atomic"
 
 	"github.com/tokenguard/tokenguard/verifier"
 )
@@ -30,4 +32,46 @@ func NewContext(ctx context.Context, u *verifier.User) context.Context {
 func UserFromContext(ctx context.Context) (*verifier.User, bool) {
 	u, ok := ctx.Value(userKey).(*verifier.User)
 	return u, ok && u != nil
+}
+
+// requestCtx is the one context value the Handler adds to an authenticated
+// request: it carries the client address for the verifier (it embeds a
+// verifier.ClientContext, which ClientFromContext finds) and, once Verify
+// has answered, the user for the handlers behind (UserFromContext). One
+// allocation per request instead of one per value, plus the request copy
+// of Request.WithContext.
+//
+// The verifier sees it before the user is known and may keep it past the
+// request: the cache's shared upstream call runs on
+// context.WithoutCancel(ctx) of the caller that started it and can still
+// be reading values when the handler behind has returned. So the
+// ClientContext is written only before Verify, and the user, set after,
+// is an atomic pointer.
+type requestCtx struct {
+	verifier.ClientContext                               // the request's context, and the client address when client is set
+	client                 bool                          // answer verifier.ClientFromContext's key (WithClientAddress)
+	user                   atomic.Pointer[verifier.User] // nil until Verify returned a user
+}
+
+// newRequestCtx returns a requestCtx over parent, carrying addr for the
+// verifier when client is set and passing the verifier's key on to parent
+// otherwise.
+func newRequestCtx(parent context.Context, client bool, addr netip.Addr) *requestCtx {
+	return &requestCtx{ClientContext: verifier.ClientContext{Context: parent, Addr: addr}, client: client}
+}
+
+// Value answers userKey with the user once set, the verifier's client key
+// with the ClientContext when client is set, and every other key (these two
+// included, when not answered here) from the parent.
+func (c *requestCtx) Value(key any) any {
+	if key == userKey {
+		if u := c.user.Load(); u != nil {
+			return u
+		}
+		return c.Context.Value(key)
+	}
+	if c.client {
+		return c.ClientContext.Value(key)
+	}
+	return c.Context.Value(key)
 }

@@ -164,13 +164,19 @@ var errBadUserID = errors.New("middleware: verifier returned a user with an empt
 // is a KindMalformed (400) like any other unreadable credential.
 func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision {
 	var d Decision
-	m.authenticate(ctx, src, &d)
+	m.authenticate(ctx, src, &d, false)
 	return d
 }
 
 // authenticate is Authenticate writing into d, a zero Decision: the Handler
 // keeps d on its stack, and the hit path copies no Decision around.
-func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decision) {
+//
+// With carry set, the context handed to the verifier is a *requestCtx over
+// ctx (carrying the client address with WithClientAddress), returned so that
+// the Handler can set the user on it and pass it on: one context value per
+// request for both. It is nil when no token was verified. Without carry, the
+// client address travels in a verifier.WithClient context.
+func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decision, carry bool) (rc *requestCtx) {
 	tok, lookup, err := m.extract(src)
 	switch {
 	case err != nil:
@@ -180,7 +186,15 @@ func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decis
 	case tok == "":
 		d.Kind, d.Err = KindMissing, ErrMissingToken
 	default:
-		if m.clientAddrs {
+		switch {
+		case carry:
+			var addr netip.Addr
+			if m.clientAddrs {
+				addr = m.ClientAddr(src.Peer(), src.Header("X-Forwarded-For"))
+			}
+			rc = newRequestCtx(ctx, m.clientAddrs, addr)
+			ctx = rc
+		case m.clientAddrs:
 			ctx = verifier.WithClient(ctx, m.ClientAddr(src.Peer(), src.Header("X-Forwarded-For")))
 		}
 		u, err := m.v.Verify(ctx, tok)
@@ -194,6 +208,7 @@ func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decis
 	if m.observe != nil {
 		m.observe(ctx, *d)
 	}
+	return rc
 }
 
 // decorate adds to d, an authenticated decision, the identity headers and,

@@ -96,7 +96,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			return
 		}
 		var d Decision
-		m.authenticate(r.Context(), httpSource{r}, &d)
+		rc := m.authenticate(r.Context(), httpSource{r}, &d, true)
 		if !d.Allowed() {
 			m.refuse(w, r, d)
 			return
@@ -114,7 +114,10 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			}
 			setHeaders(r.Header, d.Identity)
 		}
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), d.User)))
+		// rc is the context the verifier saw; with the user set it is the
+		// request's one added context value (requestCtx).
+		rc.user.Store(d.User)
+		next.ServeHTTP(w, r.WithContext(rc))
 	})
 }
 

@@ -18,6 +18,13 @@
 //     503, with the delay of a RetryAfterError if the error carries one, and
 //     never treat the token as valid.
 //
+// A request's client address reaches a Verifier in its context
+// (WithClient, ClientFromContext), for per-client limits. An HTTP layer may
+// carry it in its own context value by embedding a ClientContext, which a
+// Verifier may read after Verify has returned (a shared upstream call runs
+// detached from its first caller): what a verifier can see of the context
+// must be safe to read concurrently.
+//
 // CheckSyntax is the one syntax check of a token; a Verifier that sends
 // tokens anywhere runs it first, so that junk never leaves the process.
 package verifier
