@@ -15,8 +15,9 @@
 # cycles are few and discrete, so it moves by up to ~10% from run to run;
 # GOGC=off bench/callgrind.sh counts the mutator alone, which repeats to the
 # instruction. GODEBUG=asyncpreemptoff=1 keeps the runtime's preemption
-# signals out (valgrind does not survive them), and -test.cpu=1 keeps idle
-# Ps from spinning.
+# signals out (valgrind does not survive them), GODEBUG=cpu.rdtscp=off keeps
+# the runtime's lock spinning off RDTSCP (valgrind 3.19 does not decode it and
+# the run dies with SIGILL), and -test.cpu=1 keeps idle Ps from spinning.
 #
 # For the hit benchmarks it breaks the figure down the same way: the
 # inclusive cost per request of chosen functions (those the compiler did
@@ -68,7 +69,7 @@ mkdir -p "$out"
 run() {
 	local f="$out/$1.$2"
 	if [[ ${REUSE:-0} != 1 || ! -s $f.out ]]; then
-		GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file="$f.out" \
+		GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off valgrind --tool=callgrind --callgrind-out-file="$f.out" \
 			"$out/bench.test" -test.run='^$' -test.bench="^$1\$" -test.benchtime="$2x" \
 			-test.cpu=1 -test.benchmem >"$f.txt" 2>"$f.log" ||
 			{ echo "callgrind.sh: $1 failed, see $f.log" >&2; exit 1; }

@@ -118,7 +118,7 @@ type hit struct {
 	*env
 	cache   *cache.Cache
 	library http.Handler // middleware.New(cache).Handler(app)
-	gateway http.Handler // the same in gateway mode
+	gateway http.Handler // the same in gateway mode: identity headers and client addresses, as internal/gateway builds it
 	users   []string     // users[i] owns the token of reqs[i]
 	reqs    []*http.Request
 }
@@ -140,7 +140,7 @@ func getHit(tb testing.TB, n int) *hit {
 			env:     e,
 			cache:   c,
 			library: newMiddleware(c).Handler(app),
-			gateway: newMiddleware(c, middleware.WithIdentityHeaders(middleware.IdentityHeaders{})).Handler(app),
+			gateway: newMiddleware(c, middleware.WithIdentityHeaders(middleware.IdentityHeaders{}), middleware.WithClientAddress()).Handler(app),
 		}
 	}
 	h := hitState
