@@ -131,7 +131,7 @@ func (h *harness) goBuild(ctx context.Context, out, pkg string) (string, error) 
 // cannot start is recorded as unavailable and left out of every scenario.
 func (h *harness) startSystems(ctx context.Context) {
 	for _, id := range h.cfg.only {
-		if (id == "d" || id == "e" || id == "f") && h.nginxBin == "" {
+		if specOf(id).nginx() && h.nginxBin == "" {
 			h.unavailable[id] = "nginx is not installed (Debian: apt-get install nginx-light)"
 			continue
 		}

@@ -59,7 +59,7 @@ func parseFlags(args []string) (config, error) {
 	var only, scen string
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.StringVar(&c.out, "out", "", "results directory (default bench/results/<YYYY-MM-DD> under the module root)")
-	fs.StringVar(&only, "only", "a,b,c,d,e", "systems to run, comma-separated: a direct, b plain proxy, c tokenguard proxy, d nginx+forward-auth, e nginx+proxy_cache+forward-auth, f nginx+2 forward-auth replicas sharing Redis (not run by default)")
+	fs.StringVar(&only, "only", defaultSystems, "systems to run, comma-separated: a direct, b plain proxy, c tokenguard proxy, d nginx+forward-auth, e nginx+proxy_cache+forward-auth, f nginx+2 forward-auth replicas sharing Redis, g tokenguard proxy --engine fasthttp, h nginx+forward-auth --engine fasthttp (c and d run tokenguard's default engine; f, g, h are not run by default)")
 	fs.StringVar(&scen, "scenarios", strings.Join(scenarioNames, ","), "scenarios to run, comma-separated")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "length of each wrk run")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per scenario; systems take turns within each round")
@@ -77,7 +77,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 25*time.Minute, "bound on the whole run")
 	fs.StringVar(&c.tokenguardBin, "tokenguard-bin", "", "use this tokenguard binary instead of building ./cmd/tokenguard")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run: 1 round of 1s, 100 users, small stampedes (overrides those flags)")
-	fs.BoolVar(&c.profile, "profile", true, "after the hot scenario, profile (b), (c) and (e) under the hot load with perf (without perf: go tool pprof from tokenguard's admin listener, if served)")
+	fs.BoolVar(&c.profile, "profile", true, "after the hot scenario, profile (b), (c), (e) and (g) under the hot load with perf (without perf: go tool pprof from tokenguard's admin listener, if served)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temp dir (logs, nginx configs, token files)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -95,8 +95,8 @@ func parseFlags(args []string) (config, error) {
 	c.only = splitList(only)
 	c.scenarios = splitList(scen)
 	for _, id := range c.only {
-		if specOf(id).Name == id {
-			return c, fmt.Errorf("-only: unknown system %q (want a, b, c, d, e or f)", id)
+		if !known(id) {
+			return c, fmt.Errorf("-only: unknown system %q (want one of %s)", id, strings.Join(systemIDs(), ", "))
 		}
 	}
 	for _, s := range c.scenarios {

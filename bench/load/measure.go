@@ -48,14 +48,34 @@ type window struct {
 	h     *harness
 	pids  []int
 	cpu0  float64
+	parts []cpuPart // per program, when the system runs more than one
 	calls int64
 	up    counters
 	rss   *rssSampler
 }
 
+// cpuPart is the CPU of one program of a system over a window.
+type cpuPart struct {
+	program string // tokenguard, nginx, redis-server
+	pids    []int
+	cpu0    float64
+}
+
+// cpuSplitKey is the Extra figure of a program's CPU per request, as
+// tokenguard's and nginx's shares of (d) and (h).
+func cpuSplitKey(program string) string {
+	return "cpu_" + strings.ReplaceAll(program, "-", "_") + "_per_req_us"
+}
+
 func (h *harness) begin(ctx context.Context, s *system) *window {
 	w := &window{h: h, pids: s.pids()}
 	w.cpu0 = cpuOf(w.pids)
+	if progs := s.programs(); len(progs) > 1 {
+		for _, prog := range progs {
+			pids := s.pidsOf(prog)
+			w.parts = append(w.parts, cpuPart{program: prog, pids: pids, cpu0: cpuOf(pids)})
+		}
+	}
 	w.calls = h.emu.Calls(appservicestest.EndpointVerifyToken)
 	w.up = h.up.snapshot()
 	w.rss = sampleRSS(ctx, w.pids, 100*time.Millisecond)
@@ -69,6 +89,14 @@ func (w *window) end(r *runResult, requests int64) counters {
 		r.CPUUS = cpuOf(w.pids) - w.cpu0
 		if requests > 0 {
 			r.CPUPerReqUS = r.CPUUS / float64(requests)
+		}
+		for _, p := range w.parts {
+			if requests > 0 {
+				if r.Extra == nil {
+					r.Extra = map[string]float64{}
+				}
+				r.Extra[cpuSplitKey(p.program)] = (cpuOf(p.pids) - p.cpu0) / float64(requests)
+			}
 		}
 	}
 	r.UpstreamCalls = w.h.emu.Calls(appservicestest.EndpointVerifyToken) - w.calls

@@ -25,7 +25,7 @@ type profileResult struct {
 	Categories map[string]float64 `json:"categories,omitempty"`
 }
 
-// profileSystems runs the hot load once more on (b), (c) and (e) while perf
+// profileSystems runs the hot load once more on (b), (c), (e) and (g) while perf
 // samples every process of the system (nginx workers and forward-auth
 // included); without perf, it asks tokenguard's admin listener for Go's CPU
 // profile (/debug/pprof, if served). These runs are not part of any
@@ -36,7 +36,7 @@ func (h *harness) profileSystems(ctx context.Context) {
 	}
 	perf, _ := exec.LookPath("perf")
 	secs := max(2, int(h.cfg.duration/time.Second)-1)
-	for _, id := range []string{"b", "c", "e"} {
+	for _, id := range []string{"b", "c", "e", "g"} {
 		s, ok := h.systems[id]
 		if !ok || !contains(h.cfg.only, id) || ctx.Err() != nil {
 			continue
@@ -57,7 +57,7 @@ func (h *harness) profileSystems(ctx context.Context) {
 		switch {
 		case perf != "":
 			pr = h.perfProfile(ctx, perf, s, secs)
-		case id == "c":
+		case specOf(id).kind() == "c":
 			pr = h.pprofProfile(ctx, s, secs)
 		}
 		if pr.System != "" {

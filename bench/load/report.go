@@ -117,7 +117,8 @@ func (h *harness) writeReport() (string, error) {
 }
 
 func shortName(id string) string {
-	return map[string]string{"a": "direct", "b": "plain proxy", "c": "tokenguard", "d": "nginx+fa", "e": "nginx cache", "f": "nginx+2 fa+redis"}[id]
+	return map[string]string{"a": "direct", "b": "plain proxy", "c": "tokenguard", "d": "nginx+fa", "e": "nginx cache",
+		"f": "nginx+2 fa+redis", "g": "tokenguard fasthttp", "h": "nginx+fa fasthttp"}[id]
 }
 
 func (h *harness) markdown(rf resultsFile, s sums) string {
@@ -149,7 +150,7 @@ func (h *harness) markdown(rf resultsFile, s sums) string {
 	}
 	b.WriteString(mdTable([]string{"id", "system", "cache", "status"}, rows))
 	if h.nginxBin == "" {
-		b.WriteString("\nnginx is not installed on this machine: systems (d) and (e) did not run.\n")
+		b.WriteString("\nnginx is not installed on this machine: the systems with nginx in front did not run.\n")
 	}
 	b.WriteString("\n## Bars (issue 6)\n\n")
 	b.WriteString(h.barsSection(s))
@@ -160,6 +161,7 @@ func (h *harness) markdown(rf resultsFile, s sums) string {
 			fmt.Fprintf(&b, "**Stopped early:** %s\n\n", mdEscape(e))
 		}
 		b.WriteString(h.scenarioTable(sc.Name, s))
+		b.WriteString(h.cpuSplitTable(sc.Name, s))
 		b.WriteString(failures(s[sc.Name], h.cfg.only))
 	}
 	b.WriteString(profileSection(rf.Profiles, s["hot"]))

@@ -86,20 +86,21 @@ func (h *harness) stampedeScenario() *scenario {
 }
 
 // expiryScenario: each system admits two tokens once, the cache entries
-// expire, and then the bursts arrive. It runs its own instances of c, d and e
-// with a short cache TTL (tokenguard's --cache-ttl, nginx's proxy_cache_valid).
+// expire, and then the bursts arrive. It runs its own instances of the
+// selected caching systems (c, d, e, g, h) with a short cache TTL
+// (tokenguard's --cache-ttl, nginx's proxy_cache_valid).
 func (h *harness) expiryScenario() *scenario {
 	tokens := map[string][]string{}
 	ttl := h.cfg.expiryTTL
 	return &scenario{
 		Name: "expiry", Title: "Stampede at cache expiry",
-		About: fmt.Sprintf("Systems c, d and e run as separate instances with a %s cache TTL. Each round every system "+
+		About: fmt.Sprintf("The caching systems run as separate instances with a %s cache TTL. Each round every system "+
 			"admits its own fresh tokens once, the harness waits %s (past the TTL), then the bursts come: ", ttl, ttl+time.Second) +
 			h.burstShape() + ". Upstream calls must be exactly 1 in each: nginx's proxy_cache_lock does not cover an " +
 			"expired entry. " + fmt.Sprintf(addedDoc, h.cfg.latency),
 		own: func(ctx context.Context, h *harness) (map[string]*system, error) {
 			own := map[string]*system{}
-			for _, id := range []string{"c", "d", "e"} {
+			for _, id := range cachingSystems {
 				if _, ok := h.systems[id]; !ok {
 					continue // not selected, or could not start
 				}

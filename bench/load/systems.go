@@ -7,27 +7,40 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
 // systemSpec names a system under test.
 type systemSpec struct {
 	ID   string
 	Name string
-	Auth bool // requests are authenticated by tokenguard (c, d, e)
+	Auth bool // requests are authenticated by tokenguard (c, d, e, f, g, h)
+	// Kind is the system it is a variant of ("c" for g, "d" for h); "" when
+	// it is its own (see kind).
+	Kind string
+	// Engine is tokenguard's --engine; "" runs the binary's default engine.
+	Engine string
 }
 
 var systemSpecs = []systemSpec{
-	{"a", "upstream direct", false},
-	{"b", "plain httputil.ReverseProxy, no auth", false},
-	{"c", "tokenguard proxy", true},
-	{"d", "nginx auth_request -> tokenguard forward-auth", true},
-	{"e", "nginx auth_request + proxy_cache -> forward-auth (cache off)", true},
-	{"f", "nginx auth_request -> 2 forward-auth replicas sharing one Redis", true},
+	{ID: "a", Name: "upstream direct"},
+	{ID: "b", Name: "plain httputil.ReverseProxy, no auth"},
+	{ID: "c", Name: "tokenguard proxy", Auth: true},
+	{ID: "d", Name: "nginx auth_request -> tokenguard forward-auth", Auth: true},
+	{ID: "e", Name: "nginx auth_request + proxy_cache -> forward-auth (cache off)", Auth: true},
+	{ID: "f", Name: "nginx auth_request -> 2 forward-auth replicas sharing one Redis", Auth: true},
+	{ID: "g", Name: "tokenguard proxy --engine fasthttp", Auth: true, Kind: "c", Engine: "fasthttp"},
+	{ID: "h", Name: "nginx auth_request -> tokenguard forward-auth --engine fasthttp", Auth: true, Kind: "d", Engine: "fasthttp"},
 }
+
+// defaultSystems is -only's default.
+const defaultSystems = "a,b,c,d,e"
 
 func specOf(id string) systemSpec {
 	for _, s := range systemSpecs {
@@ -37,6 +50,47 @@ func specOf(id string) systemSpec {
 	}
 	return systemSpec{ID: id, Name: id}
 }
+
+// known reports whether id names a system.
+func known(id string) bool { return specOf(id).Name != id }
+
+// systemIDs lists every system's id, for messages.
+func systemIDs() []string {
+	ids := make([]string, len(systemSpecs))
+	for i, s := range systemSpecs {
+		ids[i] = s.ID
+	}
+	return ids
+}
+
+// kind is the system s is started as: its Kind, or its own ID.
+func (s systemSpec) kind() string {
+	if s.Kind != "" {
+		return s.Kind
+	}
+	return s.ID
+}
+
+// nginx reports whether the system runs nginx in front.
+func (s systemSpec) nginx() bool {
+	switch s.kind() {
+	case "d", "e", "f":
+		return true
+	}
+	return false
+}
+
+// engineArgs is the --engine flag the system's tokenguard gets, if any.
+func (s systemSpec) engineArgs() []string {
+	if s.Engine == "" {
+		return nil
+	}
+	return []string{"--engine", s.Engine}
+}
+
+// cachingSystems are the systems with a cache, taken through the stampede,
+// expiry, junk and revoke checks.
+var cachingSystems = []string{"c", "d", "e", "g", "h"}
 
 // system is a running system under test.
 type system struct {
@@ -58,6 +112,35 @@ func (s *system) pids() []int {
 	return measuredPIDs(roots, kids)
 }
 
+// programs lists the programs the system runs, in start order, each once:
+// the first word of each process's name (tokenguard, nginx, redis-server).
+func (s *system) programs() []string {
+	var out []string
+	for _, p := range s.procs {
+		if prog := programOf(p.name); !slices.Contains(out, prog) {
+			out = append(out, prog)
+		}
+	}
+	return out
+}
+
+// pidsOf is pids for the processes of one program only.
+func (s *system) pidsOf(program string) []int {
+	var roots []int
+	var kids []bool
+	for _, p := range s.procs {
+		if programOf(p.name) == program {
+			roots, kids = append(roots, p.pid()), append(kids, p.children)
+		}
+	}
+	return measuredPIDs(roots, kids)
+}
+
+func programOf(procName string) string {
+	prog, _, _ := strings.Cut(procName, " ")
+	return prog
+}
+
 func (s *system) stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		s.procs[i].stop(5 * time.Second)
@@ -75,7 +158,7 @@ func (h *harness) startSystem(ctx context.Context, id, tag string, ttl time.Dura
 			err = fmt.Errorf("system (%s) %s: %w", id, s.Name, err)
 		}
 	}()
-	switch id {
+	switch s.kind() {
 	case "a":
 		s.URL, s.Cache = h.up.URL, "-"
 		return s, nil
@@ -91,7 +174,8 @@ func (h *harness) startSystem(ctx context.Context, id, tag string, ttl time.Dura
 		s.procs, s.URL, s.Cache = append(s.procs, p), "http://"+addr, "-"
 		return s, waitHTTP(ctx, p, s.URL+"/", status(200), 15*time.Second)
 	case "c":
-		tg, err := h.startTokenguard(ctx, "proxy", "c"+tag, 100_000, ttl)
+		mode, size, extra := tokenguardOf(s.systemSpec)
+		tg, err := h.startTokenguard(ctx, mode, id+tag, size, ttl, extra...)
 		if err != nil {
 			return nil, err
 		}
@@ -99,18 +183,20 @@ func (h *harness) startSystem(ctx context.Context, id, tag string, ttl time.Dura
 		s.Cache = "tokenguard, ttl " + ttl.String()
 		return s, nil
 	case "d", "e":
-		size, cacheValid := 100_000, ""
+		cacheValid := ""
 		s.Cache = "tokenguard, ttl " + ttl.String()
-		if id == "e" {
-			size, cacheValid = 0, nginxDuration(ttl)
+		cached := s.kind() == "e"
+		if cached {
+			cacheValid = nginxDuration(ttl)
 			s.Cache = "nginx proxy_cache, valid " + cacheValid
 		}
-		tg, err := h.startTokenguard(ctx, "forward-auth", id+tag, size, ttl)
+		mode, size, extra := tokenguardOf(s.systemSpec)
+		tg, err := h.startTokenguard(ctx, mode, id+tag, size, ttl, extra...)
 		if err != nil {
 			return nil, err
 		}
 		s.procs, s.AdminURL = append(s.procs, tg.p), tg.admin
-		ng, url, err := h.startNginx(ctx, id+tag, id == "e", []string{tg.addr}, cacheValid)
+		ng, url, err := h.startNginx(ctx, id+tag, cached, []string{tg.addr}, cacheValid)
 		if err != nil {
 			return nil, err
 		}
@@ -144,6 +230,20 @@ func (h *harness) startSystem(ctx context.Context, id, tag string, ttl time.Dura
 		return s, nil
 	}
 	return nil, fmt.Errorf("unknown system %q", id)
+}
+
+// tokenguardOf is how a system of kind c, d or e runs tokenguard: its
+// subcommand, cache size (0 for e, where nginx caches) and extra flags (the
+// engine).
+func tokenguardOf(spec systemSpec) (mode string, cacheSize int, extra []string) {
+	mode, cacheSize = "forward-auth", 100_000
+	switch spec.kind() {
+	case "c":
+		mode = "proxy"
+	case "e":
+		cacheSize = 0
+	}
+	return mode, cacheSize, spec.engineArgs()
 }
 
 type redisProc struct {
@@ -209,26 +309,10 @@ func (h *harness) startTokenguard(ctx context.Context, mode, tag string, cacheSi
 		return nil, err
 	}
 	cfg := h.emu.Config()
-	args := []string{mode,
-		"--listen", addr,
-		"--admin-listen", admin,
-		"--api-url", cfg.BaseURL,
-		"--group-id", cfg.GroupID,
-		"--app-id", cfg.AppID,
-		"--public-key", cfg.PublicKey,
-		"--private-key", cfg.PrivateKey,
-		"--cache-size", strconv.Itoa(cacheSize),
-		"--revoke-secret", h.secret,
-		"--log-level", "warn",
-		"--shutdown-timeout", "2s",
-	}
-	if cacheSize > 0 {
-		args = append(args, "--cache-ttl", ttl.String())
-	}
-	if mode == "proxy" {
-		args = append(args, "--upstream", h.up.URL)
-	}
-	args = append(args, extra...)
+	args := tokenguardArgs(tokenguardRun{
+		mode: mode, listen: addr, admin: admin, api: cfg, secret: h.secret, upstream: h.up.URL,
+		cacheSize: cacheSize, ttl: ttl,
+	}, extra...)
 	p, err := startProc("tokenguard "+mode, h.logPath(tag), false, h.tgBin, args...)
 	if err != nil {
 		return nil, err
@@ -244,6 +328,42 @@ func (h *harness) startTokenguard(ctx context.Context, mode, tag string, cacheSi
 		return nil, err
 	}
 	return tg, nil
+}
+
+// tokenguardRun is what a tokenguard command line is built from.
+type tokenguardRun struct {
+	mode          string // "proxy" or "forward-auth"
+	listen, admin string // host:port
+	api           appservices.Config
+	secret        string
+	upstream      string // proxy mode's upstream URL
+	cacheSize     int    // 0: cache off
+	ttl           time.Duration
+}
+
+// tokenguardArgs is the command line (without the binary) of `tokenguard
+// <mode>` against the emulator, extra last (--engine, --redis-url).
+func tokenguardArgs(r tokenguardRun, extra ...string) []string {
+	args := []string{r.mode,
+		"--listen", r.listen,
+		"--admin-listen", r.admin,
+		"--api-url", r.api.BaseURL,
+		"--group-id", r.api.GroupID,
+		"--app-id", r.api.AppID,
+		"--public-key", r.api.PublicKey,
+		"--private-key", r.api.PrivateKey,
+		"--cache-size", strconv.Itoa(r.cacheSize),
+		"--revoke-secret", r.secret,
+		"--log-level", "warn",
+		"--shutdown-timeout", "2s",
+	}
+	if r.cacheSize > 0 {
+		args = append(args, "--cache-ttl", r.ttl.String())
+	}
+	if r.mode == "proxy" {
+		args = append(args, "--upstream", r.upstream)
+	}
+	return append(args, extra...)
 }
 
 // nginxConf is what the templates in bench/nginx/ are filled with.

@@ -184,12 +184,13 @@ func (h *harness) barsSection(s sums) string {
 	} else {
 		b.WriteString("- tokenguard proxy (c) vs plain proxy (b), hot tokens: not measured in this run.\n")
 	}
+	b.WriteString(engineBars(hot))
 	for _, name := range []string{"stampede", "expiry"} {
 		byID, ok := s[name]
 		if !ok {
 			continue
 		}
-		for _, id := range []string{"c", "d", "e"} {
+		for _, id := range cachingSystems {
 			x := byID[id]
 			if x.Rounds == 0 {
 				continue
@@ -207,7 +208,7 @@ func (h *harness) barsSection(s sums) string {
 				fmtUS(x.P99US), fmtSigned(x.Extra["added_p99_us"]))
 		}
 	}
-	for _, id := range []string{"c", "d", "e"} {
+	for _, id := range cachingSystems {
 		x, ok := s["junk"][id]
 		if !ok || x.Rounds == 0 {
 			continue
@@ -225,7 +226,7 @@ func (h *harness) barsSection(s sums) string {
 			fmtNum(x.Extra["heap_inuse_bytes"]/(1<<20), 1), fmtGrowth(x.Extra), fmtCount(x.Extra, "positive_entries", true),
 			fmtCount(x.Extra, "negative_entries", true), float64(x.RSSPeakKB)/1024)
 	}
-	for _, id := range []string{"c", "d", "e"} {
+	for _, id := range cachingSystems {
 		x, ok := s["revoke"][id]
 		if !ok || x.Rounds == 0 {
 			continue
@@ -239,4 +240,89 @@ func (h *harness) barsSection(s sums) string {
 		b.WriteString(".\n")
 	}
 	return b.String()
+}
+
+// engineBars checks issue 13's bars for the fasthttp engine against nginx
+// auth_request + proxy_cache (e) on hot tokens, and sets (d) beside (h).
+func engineBars(hot map[string]summary) string {
+	var b strings.Builder
+	e, bb := hot["e"], hot["b"]
+	if e.Rounds == 0 {
+		return ""
+	}
+	vsE := func(id string) (rr, cr float64) {
+		x := hot[id]
+		return ratio(x.RPS, e.RPS), ratio(x.CPUPerReqUS, e.CPUPerReqUS)
+	}
+	if g := hot["g"]; g.Rounds > 0 {
+		rr, cr := vsE("g")
+		fmt.Fprintf(&b, "- tokenguard proxy --engine fasthttp (g) vs nginx auth_request + proxy_cache (e), hot tokens: "+
+			"%s req/s (%.0f vs %.0f; bar >= 1.0×), %s CPU/request (%.1f vs %.1f µs; bar <= 1.0×): %s.\n",
+			fmtRatio(rr), g.RPS, e.RPS, fmtRatio(cr), g.CPUPerReqUS, e.CPUPerReqUS, verdict(rr >= 1 && cr <= 1))
+		if bb.Rounds > 0 {
+			r := ratio(g.RPS, bb.RPS)
+			fmt.Fprintf(&b, "  Against the plain proxy (b): %s req/s (bar >= 2×): %s.\n", fmtRatio(r), verdict(r >= 2))
+		}
+	}
+	for _, id := range []string{"d", "h"} {
+		x := hot[id]
+		if x.Rounds == 0 {
+			continue
+		}
+		rr, cr := vsE(id)
+		fmt.Fprintf(&b, "- %s (%s) vs (e), hot tokens: %s req/s (%.0f vs %.0f), %s CPU/request (%.1f vs %.1f µs",
+			specOf(id).Name, id, fmtRatio(rr), x.RPS, e.RPS, fmtRatio(cr), x.CPUPerReqUS, e.CPUPerReqUS)
+		if split := splitOf(x); split != "" {
+			b.WriteString("; " + split)
+		}
+		b.WriteString(")")
+		if id == "h" {
+			fmt.Fprintf(&b, " (bar: CPU <= 1.8×): %s", verdict(cr <= 1.8))
+		}
+		b.WriteString(".\n")
+	}
+	return b.String()
+}
+
+// splitPrograms are the programs whose CPU the report splits, in order.
+var splitPrograms = []string{"tokenguard", "nginx", "redis-server"}
+
+// splitOf writes a system's CPU per request by program ("tokenguard 20.1 µs
+// (41%), nginx 29.0 µs (59%)"); "" when it runs one program.
+func splitOf(x summary) string {
+	var parts []string
+	var total float64
+	for _, p := range splitPrograms {
+		total += x.Extra[cpuSplitKey(p)]
+	}
+	if total == 0 {
+		return ""
+	}
+	for _, p := range splitPrograms {
+		if v, ok := x.Extra[cpuSplitKey(p)]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f µs (%.0f%%)", p, v, 100*v/total))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cpuSplitTable lists, for the systems of a scenario that run more than one
+// program, each program's CPU per request: how much of (d) and (h) is
+// tokenguard's and how much nginx's. "" when there is none.
+func (h *harness) cpuSplitTable(name string, s sums) string {
+	var rows [][]string
+	for _, id := range h.cfg.only {
+		x, ok := s[name][id]
+		if !ok || x.Rounds == 0 {
+			continue
+		}
+		if split := splitOf(x); split != "" {
+			rows = append(rows, []string{"(" + id + ") " + shortName(id), fmtNum(x.CPUPerReqUS, 1), split})
+		}
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	return "\nCPU per request by program (medians across rounds; each program's share of their sum):\n\n" +
+		mdTable([]string{"system", "CPU µs/req", "by program"}, rows)
 }
