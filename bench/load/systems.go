@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/tokenguard/tokenguard/internal/gateway"
 	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
@@ -356,6 +357,12 @@ func tokenguardArgs(r tokenguardRun, extra ...string) []string {
 		"--revoke-secret", r.secret,
 		"--log-level", "warn",
 		"--shutdown-timeout", "2s",
+		// Every client of the harness (wrk, the warm-up, the bursts) is
+		// 127.0.0.1, and so is nginx in front: the per-client fairness
+		// limit would count them all as one client and answer 429s to the
+		// warm-up's and the stampedes' parallel misses. Let that one client
+		// take every slot the global limit has.
+		"--max-inflight-per-client", strconv.Itoa(gateway.DefaultMaxInflight),
 	}
 	if r.cacheSize > 0 {
 		args = append(args, "--cache-ttl", r.ttl.String())

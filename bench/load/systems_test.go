@@ -3,6 +3,7 @@ package main
 import (
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenguard/tokenguard/internal/gateway"
 	"github.com/tokenguard/tokenguard/verifier/appservices"
 )
 
@@ -56,6 +58,9 @@ func TestTokenguardCommandLines(t *testing.T) {
 			if ok {
 				assert.Equal(t, "http://127.0.0.1:4", up)
 			}
+			perClient, _ := flagValue(args, "--max-inflight-per-client")
+			assert.Equal(t, strconv.Itoa(gateway.DefaultMaxInflight), perClient,
+				"every load client is 127.0.0.1: the per-client limit must not refuse the warm-up")
 			listen, _ := flagValue(args, "--listen")
 			assert.Equal(t, "127.0.0.1:2", listen)
 			assert.Equal(t, tc.nginx, spec.nginx())
