@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +14,35 @@ import (
 	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
+// nginxEngines are the --engine values the nginx tests run forward-auth
+// with: each test runs once per engine, as its own subtest.
+var nginxEngines = []string{"nethttp", "fasthttp"}
+
+// forEachEngine runs test once per engine of nginxEngines.
+func forEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, engine := range nginxEngines {
+		t.Run(engine, func(t *testing.T) { test(t, engine) })
+	}
+}
+
+// assertEngine checks that forward-auth serves on the engine named: a
+// fasthttp server's Serve loop runs exactly when it is fasthttp, so that a
+// subtest cannot pass on the other engine without saying so.
+func assertEngine(t *testing.T, engine string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	assert.Equal(t, engine == "fasthttp", strings.Contains(stacks, "github.com/valyala/fasthttp.(*Server).Serve("),
+		"forward-auth is not on the %s engine", engine)
+}
+
 // TestNginxEndToEnd puts examples/nginx/nginx.conf, as shipped, in front of a
 // hello upstream with `tokenguard forward-auth` (in-process, so that the
 // test can move its clock together with the emulator's) deciding every
-// request through auth_request.
-func TestNginxEndToEnd(t *testing.T) {
+// request through auth_request, on each engine.
+func TestNginxEndToEnd(t *testing.T) { forEachEngine(t, testNginxEndToEnd) }
+
+func testNginxEndToEnd(t *testing.T, engine string) {
 	nginx := findNginx(t)
 	emu := appservicestest.NewServer()
 	t.Cleanup(emu.Close)
@@ -27,7 +52,8 @@ func TestNginxEndToEnd(t *testing.T) {
 	bobTok := mustToken(t, emu, bob)
 
 	up := newRecordingHello(t)
-	fa := startForwardAuth(t, emu, "--cache-ttl", "1m", "--stale-if-error", "10m", "--revoke-secret", e2eRevokeSecret)
+	fa := startForwardAuth(t, emu, "--engine", engine, "--cache-ttl", "1m", "--stale-if-error", "10m", "--revoke-secret", e2eRevokeSecret)
+	assertEngine(t, engine)
 	front := startNginx(t, nginx, up.addr, fa.data)
 	c := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(c.CloseIdleConnections)
@@ -112,13 +138,19 @@ func looksLikeIdentity(name string) bool {
 // TestNginxSkipPathTrustsOnlyNginx runs forward-auth with --skip-path and
 // --trust-forwarded-uri behind examples/nginx/nginx.conf: nginx sets every
 // forwarded method and URI header of the auth subrequest itself, so a
-// client that sends its own cannot borrow the skip path's pass.
+// client that sends its own cannot borrow the skip path's pass. On each
+// engine.
 func TestNginxSkipPathTrustsOnlyNginx(t *testing.T) {
+	forEachEngine(t, testNginxSkipPathTrustsOnlyNginx)
+}
+
+func testNginxSkipPathTrustsOnlyNginx(t *testing.T, engine string) {
 	nginx := findNginx(t)
 	emu := appservicestest.NewServer()
 	t.Cleanup(emu.Close)
 	up := newRecordingHello(t)
-	fa := startForwardAuth(t, emu, "--skip-path", "/healthz", "--trust-forwarded-uri")
+	fa := startForwardAuth(t, emu, "--engine", engine, "--skip-path", "/healthz", "--trust-forwarded-uri")
+	assertEngine(t, engine)
 	front := startNginx(t, nginx, up.addr, fa.data)
 	c := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(c.CloseIdleConnections)
