@@ -169,8 +169,19 @@ func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision
 }
 
 // authenticate is Authenticate writing into d, a zero Decision: the Handler
-// keeps d on its stack, and the hit path copies no Decision around.
+// keeps d on its stack, and the hit path copies no Decision around. With
+// tracing off (no WithTracerProvider) it costs one predictable branch more
+// than decide.
 func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decision) {
+	if m.tracer != nil {
+		m.authenticateTraced(ctx, src, d)
+		return
+	}
+	m.decide(ctx, src, d)
+}
+
+// decide is authenticate without tracing.
+func (m *Middleware) decide(ctx context.Context, src TokenSource, d *Decision) {
 	tok, lookup, err := m.extract(src)
 	switch {
 	case err != nil:
