@@ -81,14 +81,15 @@ func newChain(c Config, skips []string) (*chain, error) {
 			neg = -1 // the cache's "off"; its zero means its default
 		}
 		ch.cache = cache.New(upstream, cache.Options{
-			Size:          c.CacheSize,
-			TTL:           c.CacheTTL,
-			NegativeTTL:   neg,
-			VerifyTimeout: c.VerifyTimeout,
-			MaxInflight:   c.MaxInflight,
-			StaleIfError:  c.StaleIfError,
-			Now:           c.Now,
-			Registerer:    ch.reg,
+			Size:           c.CacheSize,
+			TTL:            c.CacheTTL,
+			NegativeTTL:    neg,
+			VerifyTimeout:  c.VerifyTimeout,
+			MaxInflight:    c.MaxInflight,
+			StaleIfError:   c.StaleIfError,
+			Now:            c.Now,
+			Registerer:     ch.reg,
+			TracerProvider: c.TracerProvider,
 		})
 		v = ch.cache
 		ch.local = ch.cache
@@ -124,6 +125,9 @@ func newChain(c Config, skips []string) (*chain, error) {
 		middleware.WithLogger(c.Logger),
 		middleware.WithRegisterer(ch.reg),
 		middleware.WithClientAddress(trusted...),
+	}
+	if c.TracerProvider != nil {
+		opts = append(opts, middleware.WithTracerProvider(c.TracerProvider))
 	}
 	if ch.skip != nil {
 		opts = append(opts, middleware.WithSkip(httpSkip(ch.skip)))

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/url"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tokenguard/tokenguard/middleware"
 )
 
@@ -68,6 +70,11 @@ type DataPath struct {
 	// ProxyMetrics, in proxy mode, is where an engine observes each
 	// forwarded request (ProxyMetrics.Observe); nil in forward-auth mode.
 	ProxyMetrics *ProxyMetrics
+
+	// TracerProvider, if not nil, turns tracing on: an engine starts each
+	// request's server span with the engine-neutral start of tracing.go,
+	// and proxy mode sends that span's traceparent upstream. Nil: off.
+	TracerProvider trace.TracerProvider
 
 	Logger *slog.Logger
 }

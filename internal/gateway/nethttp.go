@@ -15,9 +15,11 @@ import (
 func NetHTTP(dp DataPath) (Engine, error) {
 	var h http.Handler
 	var p *proxy
+	tr := newTracing(dp.TracerProvider)
 	switch dp.Mode {
 	case ModeProxy:
 		p = newProxy(dp.Upstream, dp.Auth.IsIdentityHeader, dp.Logger)
+		p.trace = tr
 		p.clientAddr = dp.Auth.HTTPClientAddr
 		p.keep = dp.KeepClientHeaders
 		p.tunnels = dp.Tunnels
@@ -31,7 +33,7 @@ func NetHTTP(dp DataPath) (Engine, error) {
 	default:
 		return nil, fieldErr("Mode", "%v is not supported by the net/http engine", dp.Mode)
 	}
-	return &netHTTPEngine{srv: newServer(h, dp.Logger, dp.Limits, true), proxy: p}, nil
+	return &netHTTPEngine{srv: newServer(tr.handler(h), dp.Logger, dp.Limits, true), proxy: p}, nil
 }
 
 type netHTTPEngine struct {

@@ -1,0 +1,179 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tokenguard/tokenguard/cache"
+	"github.com/tokenguard/tokenguard/middleware"
+)
+
+// A client's W3C trace context (https://www.w3.org/TR/trace-context/).
+const (
+	clientTraceID     = "4bf92f3577b34da6a3ce929d0e0e4736"
+	clientParentID    = "00f067aa0ba902b7"
+	clientTraceparent = "00-" + clientTraceID + "-" + clientParentID + "-01"
+)
+
+// recordingProvider returns a TracerProvider whose ended spans rec holds.
+func recordingProvider(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return tp, rec
+}
+
+func spanAttrs(s sdktrace.ReadOnlySpan) map[attribute.Key]string {
+	m := map[attribute.Key]string{}
+	for _, kv := range s.Attributes() {
+		m[kv.Key] = kv.Value.String()
+	}
+	return m
+}
+
+func spanEvents(s sdktrace.ReadOnlySpan) []string {
+	var out []string
+	for _, e := range s.Events() {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+func spansNamed(spans []sdktrace.ReadOnlySpan, name string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if s.Name() == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// assertNoToken fails if an attribute or event of spans holds tok or any of
+// its dot-separated parts (a JWT's header, claims and signature).
+func assertNoToken(t *testing.T, spans []sdktrace.ReadOnlySpan, tok string) {
+	t.Helper()
+	parts := append(strings.Split(tok, "."), tok)
+	check := func(where string, kvs []attribute.KeyValue) {
+		for _, kv := range kvs {
+			for _, p := range parts {
+				assert.NotContains(t, kv.Value.String(), p, "%s: attribute %s", where, kv.Key)
+			}
+		}
+	}
+	for _, s := range spans {
+		check(s.Name(), s.Attributes())
+		for _, e := range s.Events() {
+			check(s.Name()+" event "+e.Name, e.Attributes)
+		}
+	}
+}
+
+// TestTracingServerSpans: on each engine, every data-path request is a
+// server span continuing the client's trace, with method, path (no query),
+// status and outcome, and the user id only on an authenticated request; a
+// miss is a verification span under it and a hit an event on it; no token
+// anywhere.
+func TestTracingServerSpans(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, id, tok := newEmulator(t)
+		tp, rec := recordingProvider(t)
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Engine, cfg.TracerProvider = engine, tp
+		r := runGateway(t, cfg)
+		<-r.g.Ready()
+
+		status, _, _ := get(t, r.data+"/auth?access_token="+tok, tok, "Traceparent", clientTraceparent)
+		require.Equal(t, http.StatusOK, status)
+		status, _, _ = get(t, r.data+"/auth", tok)
+		require.Equal(t, http.StatusOK, status)
+		status, _, _ = get(t, r.data+"/auth", tok+"x")
+		require.Equal(t, http.StatusUnauthorized, status)
+		require.NoError(t, r.stop()) // every request's span has ended
+
+		spans := rec.Ended()
+		servers := spansNamed(spans, http.MethodGet)
+		require.Len(t, servers, 3)
+		miss, hit, refused := servers[0], servers[1], servers[2]
+		for _, s := range servers {
+			assert.Equal(t, trace.SpanKindServer, s.SpanKind())
+		}
+		assert.Equal(t, clientTraceID, miss.SpanContext().TraceID().String(), "the client's trace goes on")
+		assert.Equal(t, clientParentID, miss.Parent().SpanID().String())
+		assert.True(t, miss.Parent().IsRemote())
+		assert.False(t, hit.Parent().IsValid(), "no traceparent: a new trace")
+		assert.Equal(t, map[attribute.Key]string{
+			"http.request.method": "GET", "url.path": "/auth", "http.response.status_code": "200",
+			middleware.OutcomeKey: "authenticated", "enduser.id": id,
+		}, spanAttrs(miss))
+		assert.Equal(t, map[attribute.Key]string{
+			"http.request.method": "GET", "url.path": "/auth", "http.response.status_code": "401",
+			middleware.OutcomeKey: "invalid",
+		}, spanAttrs(refused), "no user id on a refused request")
+
+		verifies := spansNamed(spans, cache.VerifySpanName)
+		require.Len(t, verifies, 2, "the miss and the refused token")
+		assert.Equal(t, miss.SpanContext().SpanID(), verifies[0].Parent().SpanID())
+		assert.Equal(t, refused.SpanContext().SpanID(), verifies[1].Parent().SpanID())
+		assert.Equal(t, "valid", spanAttrs(verifies[0])[cache.VerifyOutcomeKey])
+		assert.Equal(t, "invalid", spanAttrs(verifies[1])[cache.VerifyOutcomeKey])
+		assert.Empty(t, spanEvents(miss))
+		assert.Equal(t, []string{cache.EventHit}, spanEvents(hit))
+		assertNoToken(t, spans, tok)
+	})
+}
+
+// TestTracingUpstreamTraceparent: proxy mode sends the upstream the
+// traceparent of its own server span, in the client's trace, in place of
+// the client's.
+func TestTracingUpstreamTraceparent(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, _, tok := newEmulator(t)
+		up, got := recordingUpstream(t)
+		tp, rec := recordingProvider(t)
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Mode, cfg.Upstream, cfg.Engine, cfg.TracerProvider = ModeProxy, up.URL, engine, tp
+		g, err := New(cfg)
+		if err != nil && strings.Contains(err.Error(), "not supported by the fasthttp engine") {
+			t.Skip("this engine has no proxy mode yet")
+		}
+		require.NoError(t, err)
+		r := runBuilt(t, g)
+		<-r.g.Ready()
+
+		status, _, _ := get(t, r.data+"/api", tok, "Traceparent", clientTraceparent, "Tracestate", "client=1")
+		require.Equal(t, http.StatusOK, status)
+		s := <-got
+		require.NoError(t, r.stop())
+		servers := spansNamed(rec.Ended(), http.MethodGet)
+		require.Len(t, servers, 1)
+		ours := servers[0].SpanContext()
+		assert.Equal(t, []string{"00-" + clientTraceID + "-" + ours.SpanID().String() + "-01"}, s.header["Traceparent"])
+		assert.Equal(t, []string{"client=1"}, s.header["Tracestate"], "the trace state goes on with the trace")
+	})
+}
+
+// TestTracingOffPassesTraceparent: with tracing off the gateway starts no
+// span and the client's traceparent reaches the upstream as it was sent.
+func TestTracingOffPassesTraceparent(t *testing.T) {
+	emu, _, tok := newEmulator(t)
+	up, got := recordingUpstream(t)
+	cfg := emulatorConfig(emu, newLogger(io.Discard))
+	cfg.Mode, cfg.Upstream = ModeProxy, up.URL
+	r := runGateway(t, cfg)
+	<-r.g.Ready()
+	status, _, _ := get(t, r.data+"/api", tok, "Traceparent", clientTraceparent)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, []string{clientTraceparent}, (<-got).header["Traceparent"])
+	assert.Nil(t, newTracing(nil), "no provider, no tracing")
+}
