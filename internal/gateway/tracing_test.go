@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -154,12 +158,21 @@ func TestTracingUpstreamTraceparent(t *testing.T) {
 		status, _, _ := get(t, r.data+"/api", tok, "Traceparent", clientTraceparent, "Tracestate", "client=1")
 		require.Equal(t, http.StatusOK, status)
 		s := <-got
+		// A traceparent that does not parse starts a new trace, and the
+		// client's tracestate, which belonged to it, goes nowhere.
+		status, _, _ = get(t, r.data+"/api", tok, "Traceparent", "00-not-a-trace-01", "Tracestate", "client=1")
+		require.Equal(t, http.StatusOK, status)
+		fresh := <-got
 		require.NoError(t, r.stop())
 		servers := spansNamed(rec.Ended(), http.MethodGet)
-		require.Len(t, servers, 1)
+		require.Len(t, servers, 2)
 		ours := servers[0].SpanContext()
 		assert.Equal(t, []string{"00-" + clientTraceID + "-" + ours.SpanID().String() + "-01"}, s.header["Traceparent"])
 		assert.Equal(t, []string{"client=1"}, s.header["Tracestate"], "the trace state goes on with the trace")
+		ours = servers[1].SpanContext()
+		assert.NotEqual(t, clientTraceID, ours.TraceID().String())
+		assert.Equal(t, []string{"00-" + ours.TraceID().String() + "-" + ours.SpanID().String() + "-01"}, fresh.header["Traceparent"])
+		assert.Empty(t, fresh.header["Tracestate"])
 	})
 }
 
@@ -176,4 +189,47 @@ func TestTracingOffPassesTraceparent(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, []string{clientTraceparent}, (<-got).header["Traceparent"])
 	assert.Nil(t, newTracing(nil), "no provider, no tracing")
+}
+
+// TestTracingUpgradeTraceparent: a WebSocket upgrade goes through the
+// tracing handler (the hijack reaches the connection through its writer)
+// and reaches the upstream with the gateway span's traceparent too.
+func TestTracingUpgradeTraceparent(t *testing.T) {
+	got := make(chan http.Header, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer up.Close()
+	u, err := url.Parse(up.URL)
+	require.NoError(t, err)
+	tp, _ := recordingProvider(t)
+	p := newProxy(u, nil, newLogger(io.Discard))
+	p.trace = newTracing(tp)
+	front := httptest.NewServer(p.trace.handler(p))
+	defer front.Close()
+	defer p.transport.CloseIdleConnections()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: app.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Traceparent: "+clientTraceparent+"\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+
+	tps := (<-got)["Traceparent"]
+	require.Len(t, tps, 1)
+	parts := strings.Split(tps[0], "-")
+	require.Len(t, parts, 4)
+	assert.Equal(t, clientTraceID, parts[1], "in the client's trace")
+	assert.NotEqual(t, clientParentID, parts[2], "as a child of the gateway's span, not the client's")
 }
