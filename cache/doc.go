@@ -223,7 +223,8 @@
 // a negative hit, a stale answer and a shared verification are events
 // (EventHit, EventNegativeHit, EventStale, EventShared) on the span in the
 // caller's context. The cache uses the OpenTelemetry trace API only and puts
-// no token on a span. Without a TracerProvider a hit pays one nil check.
+// no token on a span. Without a TracerProvider a hit pays one nil check. Precheck,
+// without a cache, makes each call of its upstream such a span too.
 //
 // # The pre-check's parser
 //

@@ -198,3 +198,37 @@ func TestTracingOffByDefault(t *testing.T) {
 		assert.Empty(t, s.Events())
 	}
 }
+
+// TestTracingPrecheck: without a cache, each call of the upstream is a
+// verification span with its outcome; a token the pre-check refuses makes
+// none.
+func TestTracingPrecheck(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	clk := newFakeClock()
+	up := newUpstream(clk.Now)
+	v := Precheck(up, Options{Now: clk.Now, TracerProvider: tp})
+	tok := newToken(t, clk.Now(), tokenSpec{})
+	ctx, req := tp.Tracer("test").Start(context.Background(), "request")
+	_, err := v.Verify(ctx, tok)
+	require.NoError(t, err)
+	_, err = v.Verify(ctx, badSignature(tok))
+	require.ErrorIs(t, err, verifier.ErrInvalidToken)
+	_, err = v.Verify(ctx, "not-a-jwt")
+	require.ErrorIs(t, err, verifier.ErrInvalidToken)
+	up.setErr(verifier.ErrUnavailable)
+	_, err = v.Verify(ctx, tok)
+	require.ErrorIs(t, err, verifier.ErrUnavailable)
+	req.End()
+
+	var outcomes []string
+	for _, s := range rec.Ended() {
+		if s.Name() == VerifySpanName {
+			assert.Equal(t, req.SpanContext().SpanID(), s.Parent().SpanID())
+			outcomes = append(outcomes, outcomeOf(s))
+		}
+	}
+	assert.Equal(t, []string{"valid", "invalid", "unavailable"}, outcomes)
+	assertNoToken(t, rec.Ended(), tok)
+}

@@ -74,7 +74,7 @@ func newChain(c Config, skips []string) (*chain, error) {
 
 	// Without a cache (a shared HTTP cache in front does the caching), the
 	// local pre-check still keeps junk and expired tokens off App Services.
-	var v verifier.Verifier = cache.Precheck(upstream, cache.Options{Now: c.Now})
+	var v verifier.Verifier = cache.Precheck(upstream, cache.Options{Now: c.Now, TracerProvider: c.TracerProvider})
 	if c.CacheSize > 0 {
 		neg := c.NegativeTTL
 		if neg == 0 {

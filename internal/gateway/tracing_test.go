@@ -233,3 +233,24 @@ func TestTracingUpgradeTraceparent(t *testing.T) {
 	assert.Equal(t, clientTraceID, parts[1], "in the client's trace")
 	assert.NotEqual(t, clientParentID, parts[2], "as a child of the gateway's span, not the client's")
 }
+
+// TestTracingWithoutCache: with the cache off each request's verification is
+// still a span under the request's.
+func TestTracingWithoutCache(t *testing.T) {
+	emu, _, tok := newEmulator(t)
+	tp, rec := recordingProvider(t)
+	cfg := emulatorConfig(emu, newLogger(io.Discard))
+	cfg.CacheSize, cfg.TracerProvider = 0, tp
+	r := runGateway(t, cfg)
+	<-r.g.Ready()
+	status, _, _ := get(t, r.data+"/auth", tok)
+	require.Equal(t, http.StatusOK, status)
+	require.NoError(t, r.stop())
+
+	servers := spansNamed(rec.Ended(), http.MethodGet)
+	verifies := spansNamed(rec.Ended(), cache.VerifySpanName)
+	require.Len(t, servers, 1)
+	require.Len(t, verifies, 1)
+	assert.Equal(t, servers[0].SpanContext().SpanID(), verifies[0].Parent().SpanID())
+	assert.Equal(t, "valid", spanAttrs(verifies[0])[cache.VerifyOutcomeKey])
+}
