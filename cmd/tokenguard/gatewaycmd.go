@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"github.com/tokenguard/tokenguard/internal/gateway"
 )
@@ -23,7 +24,7 @@ type gatewayCommand struct {
 	started func(g *gateway.Gateway, data, admin net.Addr)
 }
 
-func (c gatewayCommand) run(ctx context.Context, args []string, _, stderr io.Writer) error {
+func (c gatewayCommand) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f gatewayFlags
 	fs := flag.NewFlagSet("tokenguard "+c.mode.String(), flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,6 +40,14 @@ func (c gatewayCommand) run(ctx context.Context, args []string, _, stderr io.Wri
 	cfg, err := f.config(c.mode, log)
 	if err != nil {
 		return err
+	}
+	if f.accessLog != "" {
+		w, closeLog, err := openAccessLog(f.accessLog, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		defer closeLog()
+		cfg.AccessLog = w
 	}
 	on, err := tracingWanted(c.lookupEnv, f.otel)
 	if err != nil {
@@ -85,6 +94,22 @@ func (c gatewayCommand) run(ctx context.Context, args []string, _, stderr io.Wri
 		c.started(g, data.Addr(), adminAddr)
 	}
 	return g.Run(ctx, data, admin)
+}
+
+// openAccessLog returns the writer --access-log names: stdout, stderr, or
+// a file opened for appending, and what closes it.
+func openAccessLog(name string, stdout, stderr io.Writer) (io.Writer, func(), error) {
+	switch name {
+	case "stdout":
+		return stdout, func() {}, nil
+	case "stderr":
+		return stderr, func() {}, nil
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--access-log: %w", err)
+	}
+	return f, func() { _ = f.Close() }, nil
 }
 
 // listen opens a TCP listener for the named flag, with an error that names

@@ -34,6 +34,7 @@ type gatewayFlags struct {
 	passToken, trustForwardedURI        bool
 	skipPaths                           stringSlice
 	logFormat, logLevel                 string
+	accessLog                           string
 	engine                              string
 	otel                                bool
 	tlsFlags
@@ -106,6 +107,8 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 	f.tlsFlags.register(fs, mode)
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.accessLog, "access-log", "", "write one JSON line per data-path request (method, path without query, status, duration, bytes, "+
+		"outcome, user id; never a token) to `stdout`, stderr or the named file (appended to, never rotated: rotate with copytruncate); empty: none")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
 }
 

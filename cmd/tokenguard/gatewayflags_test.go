@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -151,4 +154,82 @@ func TestGatewayForwardAuthSkipWithTrust(t *testing.T) {
 		run(cancelled, args, &bytes.Buffer{}, &stderr)
 	require.NoError(t, err, stderr.String())
 	assert.Contains(t, stderr.String(), "--trust-forwarded-uri: X-Forwarded-Uri, X-Original-URI")
+}
+
+// configured runs the gateway command with args (and env) on a cancelled
+// context and returns the Config it built, before gateway.New saw it.
+func configured(t *testing.T, mode gateway.Mode, e env, stdout io.Writer, args ...string) gateway.Config {
+	t.Helper()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	var cfg gateway.Config
+	seen := false
+	args = append(append([]string{}, required...), append([]string{"--api-url", "http://127.0.0.1:1"}, args...)...)
+	if mode == gateway.ModeProxy {
+		args = append(args, "--upstream", "http://127.0.0.1:1")
+	}
+	var stderr bytes.Buffer
+	_ = gatewayCommand{mode: mode, lookupEnv: e.lookup, configure: func(c *gateway.Config) {
+		cfg, seen = *c, true
+	}}.run(cancelled, args, stdout, &stderr) // New may refuse the files: the Config is what is checked
+	require.True(t, seen, stderr.String())
+	return cfg
+}
+
+// The TLS flags, from the command line or the environment, reach the
+// gateway's Config field by field.
+func TestTLSFlagsReachConfig(t *testing.T) {
+	want := gateway.Config{
+		TLSCertFile: "/c/tls.crt", TLSKeyFile: "/c/tls.key",
+		UpstreamCAFile: "/c/up-ca.pem", UpstreamClientCertFile: "/c/up.crt", UpstreamClientKeyFile: "/c/up.key",
+		APICAFile: "/c/api-ca.pem", APIClientCertFile: "/c/api.crt", APIClientKeyFile: "/c/api.key",
+	}
+	pick := func(c gateway.Config) gateway.Config {
+		return gateway.Config{
+			TLSCertFile: c.TLSCertFile, TLSKeyFile: c.TLSKeyFile,
+			UpstreamCAFile: c.UpstreamCAFile, UpstreamClientCertFile: c.UpstreamClientCertFile, UpstreamClientKeyFile: c.UpstreamClientKeyFile,
+			APICAFile: c.APICAFile, APIClientCertFile: c.APIClientCertFile, APIClientKeyFile: c.APIClientKeyFile,
+		}
+	}
+	flags := configured(t, gateway.ModeProxy, env{}, io.Discard,
+		"--tls-cert-file", want.TLSCertFile, "--tls-key-file", want.TLSKeyFile,
+		"--upstream-ca-file", want.UpstreamCAFile, "--upstream-client-cert-file", want.UpstreamClientCertFile,
+		"--upstream-client-key-file", want.UpstreamClientKeyFile,
+		"--api-ca-file", want.APICAFile, "--api-client-cert-file", want.APIClientCertFile,
+		"--api-client-key-file", want.APIClientKeyFile)
+	assert.Equal(t, want, pick(flags))
+	fromEnv := configured(t, gateway.ModeProxy, env{
+		"TOKENGUARD_TLS_CERT_FILE": want.TLSCertFile, "TOKENGUARD_TLS_KEY_FILE": want.TLSKeyFile,
+		"TOKENGUARD_UPSTREAM_CA_FILE": want.UpstreamCAFile, "TOKENGUARD_UPSTREAM_CLIENT_CERT_FILE": want.UpstreamClientCertFile,
+		"TOKENGUARD_UPSTREAM_CLIENT_KEY_FILE": want.UpstreamClientKeyFile,
+		"TOKENGUARD_API_CA_FILE":              want.APICAFile, "TOKENGUARD_API_CLIENT_CERT_FILE": want.APIClientCertFile,
+		"TOKENGUARD_API_CLIENT_KEY_FILE": want.APIClientKeyFile,
+	}, io.Discard)
+	assert.Equal(t, want, pick(fromEnv))
+}
+
+// --access-log is off by default, and names stdout, stderr or a file that
+// lines are appended to and that is closed when the command returns.
+func TestAccessLogFlag(t *testing.T) {
+	var stdout bytes.Buffer
+	assert.Nil(t, configured(t, gateway.ModeForwardAuth, env{}, &stdout).AccessLog, "off by default")
+	assert.Same(t, &stdout, configured(t, gateway.ModeForwardAuth, env{}, &stdout, "--access-log", "stdout").AccessLog)
+
+	path := filepath.Join(t.TempDir(), "access.log")
+	require.NoError(t, os.WriteFile(path, []byte("kept\n"), 0o600))
+	w := configured(t, gateway.ModeForwardAuth, env{"TOKENGUARD_ACCESS_LOG": path}, &stdout).AccessLog
+	f, ok := w.(*os.File)
+	require.True(t, ok, "%T", w)
+	assert.Equal(t, path, f.Name())
+	_, err := f.Write([]byte("late\n"))
+	assert.ErrorIs(t, err, os.ErrClosed, "closed when the command returns")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "kept\n", string(b), "appended to, not truncated")
+
+	var stderr bytes.Buffer
+	err = gatewayCommand{mode: gateway.ModeForwardAuth, lookupEnv: env{}.lookup}.run(context.Background(),
+		append(append([]string{}, required...), "--access-log", filepath.Join(t.TempDir(), "no", "such", "dir")),
+		&stdout, &stderr)
+	assert.ErrorContains(t, err, "--access-log")
 }

@@ -28,6 +28,7 @@ type chain struct {
 	tunnels *Tunnels         // upgraded connections by user; nil in forward-auth mode
 	proxyM  *ProxyMetrics    // the proxy's request histogram; nil in forward-auth mode
 	auth    *middleware.Middleware
+	access  *AccessLog // nil: no access log
 	reg     *prometheus.Registry
 	skip    func(string, bool) bool
 	ownHC   bool // the client's HTTP client is its own: Run closes its idle connections
@@ -132,12 +133,18 @@ func newChain(c Config, skips []string) (*chain, error) {
 	if ch.skip != nil {
 		opts = append(opts, middleware.WithSkip(httpSkip(ch.skip)))
 	}
+	if c.AccessLog != nil {
+		opts = append(opts, middleware.WithObserver(ObserveAccess))
+	}
 	if c.Mode == ModeForwardAuth && c.TrustForwardedURI {
 		// Only an explicit TrustForwardedURI lets skipping look at the
 		// original request as the proxy describes it.
 		opts = append(opts, middleware.WithTrustForwardedRequest(true))
 	}
 	ch.auth = middleware.New(v, opts...)
+	if c.AccessLog != nil {
+		ch.access = NewAccessLog(c.AccessLog, ch.auth.HTTPClientAddr)
+	}
 	return ch, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -188,6 +189,9 @@ type Config struct {
 
 	// Logger receives the gateway's lines. If nil, slog.Default() is used.
 	Logger *slog.Logger
+	// AccessLog, if not nil, receives one JSON line per data-path request
+	// (see AccessLog for its fields). Nil: no access log.
+	AccessLog io.Writer
 
 	// Now returns the current time for the cache, the verifier client and
 	// the webhook. If nil, time.Now is used. Tests move it.

@@ -70,6 +70,10 @@ type DataPath struct {
 	// ProxyMetrics, in proxy mode, is where an engine observes each
 	// forwarded request (ProxyMetrics.Observe); nil in forward-auth mode.
 	ProxyMetrics *ProxyMetrics
+	// AccessLog, if not nil, is where an engine logs each request it
+	// answers (AccessLog.Begin, then AccessLog.End once answered); the
+	// Middleware already reports its decisions to it.
+	AccessLog *AccessLog
 
 	// TracerProvider, if not nil, turns tracing on: an engine starts each
 	// request's server span with the engine-neutral start of tracing.go,

@@ -32,6 +32,9 @@ func FastHTTP(dp DataPath) (Engine, error) {
 		return nil, fieldErr("Mode", "%v is not supported by the fasthttp engine yet (use nethttp)", dp.Mode)
 	}
 	e := &fastEngine{h: dp.Auth.ForwardAuth(), conns: map[net.Conn]struct{}{}, trace: newTracing(dp.TracerProvider)}
+	if dp.AccessLog != nil {
+		e.h = dp.AccessLog.wrap(e.h)
+	}
 	lim := dp.Limits
 	e.srv = &fasthttp.Server{
 		Handler: e.serve,

@@ -91,6 +91,7 @@ func New(cfg Config) (*Gateway, error) {
 		Tunnels:           ch.tunnels,
 		ProxyMetrics:      ch.proxyM,
 		TracerProvider:    c.TracerProvider,
+		AccessLog:         ch.access,
 		Logger:            c.Logger,
 	})
 	if err != nil {

@@ -33,6 +33,9 @@ func NetHTTP(dp DataPath) (Engine, error) {
 	default:
 		return nil, fieldErr("Mode", "%v is not supported by the net/http engine", dp.Mode)
 	}
+	if dp.AccessLog != nil {
+		h = dp.AccessLog.wrap(h)
+	}
 	return &netHTTPEngine{srv: newServer(tr.handler(h), dp.Logger, dp.Limits, true), proxy: p}, nil
 }
 

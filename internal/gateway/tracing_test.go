@@ -147,6 +147,8 @@ func TestTracingUpstreamTraceparent(t *testing.T) {
 		tp, rec := recordingProvider(t)
 		cfg := emulatorConfig(emu, newLogger(io.Discard))
 		cfg.Mode, cfg.Upstream, cfg.Engine, cfg.TracerProvider = ModeProxy, up.URL, engine, tp
+		var access logBuffer
+		cfg.AccessLog = &access // both wrappers at once
 		g, err := New(cfg)
 		if err != nil && strings.Contains(err.Error(), "not supported by the fasthttp engine") {
 			t.Skip("this engine has no proxy mode yet")
@@ -173,6 +175,7 @@ func TestTracingUpstreamTraceparent(t *testing.T) {
 		assert.NotEqual(t, clientTraceID, ours.TraceID().String())
 		assert.Equal(t, []string{"00-" + ours.TraceID().String() + "-" + ours.SpanID().String() + "-01"}, fresh.header["Traceparent"])
 		assert.Empty(t, fresh.header["Tracestate"])
+		assert.Len(t, access.lines(`"status":200`), 2, "the access log sees the answers too")
 	})
 }
 
