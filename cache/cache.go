@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tokenguard/tokenguard/verifier"
 )
 
@@ -30,7 +32,8 @@ type Cache struct {
 	flights flights
 	sem     chan struct{} // MaxInflight slots
 
-	m *metrics // nil: no metrics
+	m      *metrics     // nil: no metrics
+	tracer trace.Tracer // nil: no tracing
 
 	// Test hooks, nil outside tests: a caller has joined (or started) the
 	// flight for its token; a flight is about to wait for a MaxInflight slot;
@@ -65,6 +68,9 @@ func New(next verifier.Verifier, opts Options) *Cache {
 		c.neg = newTable(opts.NegativeSize, false)
 	}
 	c.m = newMetrics(opts.Registerer, c)
+	if opts.TracerProvider != nil {
+		c.tracer = opts.TracerProvider.Tracer(tracerName)
+	}
 	return c
 }
 
@@ -93,6 +99,9 @@ func (c *Cache) Verify(ctx context.Context, token string) (*verifier.User, error
 	if e, fresh := s.lookup(k, now); fresh {
 		if c.m != nil {
 			c.m.lookups.Add(lookupHit, 1)
+		}
+		if c.tracer != nil {
+			event(ctx, EventHit)
 		}
 		return e.user, nil
 	}

@@ -214,6 +214,18 @@
 // hit neither allocates nor makes cores write one cache line; the other label children are
 // resolved once, in New. Without a Registerer nothing is counted.
 //
+// # Tracing
+//
+// With Options.TracerProvider set, each upstream verification is a span,
+// VerifySpanName, whose parent is the span of the request that started it
+// (the flight's context keeps the starter's values) and whose
+// VerifyOutcomeKey attribute is its outcome, as in the metric; and a hit,
+// a negative hit, a stale answer and a shared verification are events
+// (EventHit, EventNegativeHit, EventStale, EventShared) on the span in the
+// caller's context. The cache uses the OpenTelemetry trace API only and puts
+// no token on a span. Without a TracerProvider a hit pays one nil check. Precheck,
+// without a cache, makes each call of its upstream such a span too.
+//
 // # The pre-check's parser
 //
 // The pre-check uses golang-jwt's ParseUnverified: decoding by hand would

@@ -67,12 +67,18 @@ func (c *Cache) verifyMiss(ctx context.Context, token string, k key128, now int6
 			if c.m != nil {
 				c.m.lookups.Add(lookupNegativeHit, 1)
 			}
+			if c.tracer != nil {
+				event(ctx, EventNegativeHit)
+			}
 			return nil, negativeErrs[e.kind]
 		}
 	}
 	u, stale, err := c.resolve(ctx, token, k)
 	if stale {
 		c.m.stale()
+		if c.tracer != nil {
+			event(ctx, EventStale)
+		}
 	} else {
 		c.m.miss()
 	}
@@ -121,6 +127,9 @@ func (c *Cache) resolve(ctx context.Context, token string, k key128) (*verifier.
 	case <-fl.done:
 		if !started {
 			c.m.sharedFlight()
+			if c.tracer != nil {
+				event(ctx, EventShared)
+			}
 		}
 		if fl.err != nil {
 			return nil, false, fl.err
@@ -148,6 +157,7 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (f
 	if ok, f, err := c.settled(k, cl); ok {
 		return f, err
 	}
+	ctx, span := c.startVerify(ctx)
 	ctx, cancel := context.WithTimeout(ctx, c.opts.VerifyTimeout)
 	defer cancel()
 	select {
@@ -160,10 +170,10 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (f
 		case c.sem <- struct{}{}:
 		case <-ctx.Done():
 			if abandoned(ctx) {
-				c.m.upstreamDone(outcomeAbandoned, -1)
+				span.done(c.m, outcomeAbandoned, -1)
 				return flight{}, errAbandoned
 			}
-			c.m.upstreamDone(outcomeUnavailable, -1)
+			span.done(c.m, outcomeUnavailable, -1)
 			return c.serveStale(k, cl, errNoSlot)
 		}
 	}
@@ -176,22 +186,22 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (f
 	unavailable := errors.Is(err, verifier.ErrUnavailable)
 	switch {
 	case err == nil && u != nil:
-		c.m.upstreamDone(outcomeValid, elapsed)
+		span.done(c.m, outcomeValid, elapsed)
 		return c.accept(u, k, cl, gen)
 	case err == nil:
-		c.m.upstreamDone(outcomeUnavailable, elapsed)
+		span.done(c.m, outcomeUnavailable, elapsed)
 		return c.serveStale(k, cl, errNilUser)
 	case invalid && !unavailable:
-		c.m.upstreamDone(outcomeInvalid, elapsed)
+		span.done(c.m, outcomeInvalid, elapsed)
 		c.storeNegative(k, kindOf(err))
 		return flight{}, fmt.Errorf("cache: upstream: %w", err)
 	case abandoned(ctx):
 		// Every caller left and the call was cancelled: nobody reads this
 		// failure, and it says nothing about the token or the upstream.
-		c.m.upstreamDone(outcomeAbandoned, elapsed)
+		span.done(c.m, outcomeAbandoned, elapsed)
 		return flight{}, errAbandoned
 	case unavailable || ctx.Err() != nil:
-		c.m.upstreamDone(outcomeUnavailable, elapsed)
+		span.done(c.m, outcomeUnavailable, elapsed)
 		if !unavailable { // our VerifyTimeout ended the call
 			err = fmt.Errorf("cache: upstream: %w: %w", verifier.ErrUnavailable, err)
 		} else {
@@ -201,7 +211,7 @@ func (c *Cache) fetch(ctx context.Context, token string, k key128, cl claims) (f
 	default:
 		// An error of no known kind (or of both): never cached, never
 		// papered over with a stale answer.
-		c.m.upstreamDone(outcomeUnavailable, elapsed)
+		span.done(c.m, outcomeUnavailable, elapsed)
 		return flight{}, fmt.Errorf("cache: upstream: %w", err)
 	}
 }

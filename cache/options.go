@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configures a Cache. The zero value of every field selects the
@@ -73,6 +74,13 @@ type Options struct {
 	// share a registry, give each cache its own
 	// prometheus.WrapRegistererWith label.
 	Registerer prometheus.Registerer
+
+	// TracerProvider, if not nil, turns tracing on (see the package doc):
+	// each upstream verification is a span (VerifySpanName), and a hit, a
+	// stale answer and a shared verification are events on the caller's
+	// span (the one in Verify's context). If nil, nothing is traced and
+	// tracing costs one branch per request.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults.

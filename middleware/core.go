@@ -169,14 +169,24 @@ func (m *Middleware) Authenticate(ctx context.Context, src TokenSource) Decision
 }
 
 // authenticate is Authenticate writing into d, a zero Decision: the Handler
-// keeps d on its stack, and the hit path copies no Decision around.
+// keeps d on its stack, and the hit path copies no Decision around. With
+// tracing off (no WithTracerProvider) it costs one predictable branch more
+// than decide.
 //
 // With carry set, the context handed to the verifier is a *requestCtx over
 // ctx (carrying the client address with WithClientAddress), returned so that
 // the Handler can set the user on it and pass it on: one context value per
 // request for both. It is nil when no token was verified. Without carry, the
 // client address travels in a verifier.WithClient context.
-func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decision, carry bool) (rc *requestCtx) {
+func (m *Middleware) authenticate(ctx context.Context, src TokenSource, d *Decision, carry bool) *requestCtx {
+	if m.tracer != nil {
+		return m.authenticateTraced(ctx, src, d, carry)
+	}
+	return m.decide(ctx, src, d, carry)
+}
+
+// decide is authenticate without tracing.
+func (m *Middleware) decide(ctx context.Context, src TokenSource, d *Decision, carry bool) (rc *requestCtx) {
 	tok, lookup, err := m.extract(src)
 	switch {
 	case err != nil:

@@ -40,6 +40,15 @@
 // with 200 and those headers, or with the refusal. NewRevokeWebhook lets a
 // trusted party revoke a user's tokens in a cache at once.
 //
+// # Tracing
+//
+// WithTracerProvider records each decision on the request's OpenTelemetry
+// span (tokenguard.outcome, and enduser.id where identity headers carry the
+// user id), starting a span of its own when the request has none, and passes
+// that span's context to the verifier, where a cache adds its verification
+// span and events. Only the OpenTelemetry trace API is used; no token goes on
+// a span.
+//
 // # Where tokens come from
 //
 // By default the Authorization header's Bearer credentials (LookupBearer);

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tokenguard/tokenguard/verifier"
 )
@@ -33,14 +34,16 @@ type Middleware struct {
 	prefix         string                          // of the identity headers
 	hide           bool                            // remove the token's credential from authenticated requests; only with identity
 	retryAfter     time.Duration
-	clientAddrs    bool           // resolve client addresses and pass them to the verifier
-	trusted        []netip.Prefix // the proxies in front, for client addresses
+	clientAddrs    bool                 // resolve client addresses and pass them to the verifier
+	trusted        []netip.Prefix       // the proxies in front, for client addresses
+	tp             trace.TracerProvider // nil: no tracing
 
 	// Derived by New from the above.
 	metrics  *metrics // nil: no metrics
 	names    identityNames
 	refusals refusals
 	memo     *identityMemo // identity headers per user; nil when identity headers are off
+	tracer   trace.Tracer  // from tp; nil when tracing is off
 }
 
 // New returns a Middleware that verifies tokens with v. It panics if v is
@@ -70,6 +73,9 @@ func New(v verifier.Verifier, opts ...Option) *Middleware {
 	}
 	if m.reg != nil {
 		m.metrics = newMetrics(m.reg)
+	}
+	if m.tp != nil {
+		m.tracer = m.tp.Tracer(tracerName)
 	}
 	return m
 }

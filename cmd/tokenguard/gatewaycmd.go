@@ -49,6 +49,18 @@ func (c gatewayCommand) run(ctx context.Context, args []string, stdout, stderr i
 		defer closeLog()
 		cfg.AccessLog = w
 	}
+	on, err := tracingWanted(c.lookupEnv, f.otel)
+	if err != nil {
+		return err
+	}
+	if on {
+		tp, err := newTracerProvider(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer shutdownTracing(tp, log) // after Run: the last requests' spans go out
+		cfg.TracerProvider = tp
+	}
 	if c.configure != nil {
 		c.configure(&cfg)
 	}

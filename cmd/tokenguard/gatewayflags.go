@@ -36,6 +36,7 @@ type gatewayFlags struct {
 	logFormat, logLevel                 string
 	accessLog                           string
 	engine                              string
+	otel                                bool
 	tlsFlags
 }
 
@@ -100,6 +101,9 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", gateway.DefaultMaxHeaderBytes,
 		"every listener: cap on a request's line and header, in bytes; over it: 431")
 	fs.StringVar(&f.engine, "engine", "nethttp", "HTTP engine of the data listener: nethttp or fasthttp (fasthttp: forward-auth only for now)")
+	fs.BoolVar(&f.otel, "otel", false, "export OpenTelemetry traces over OTLP/HTTP, configured by the standard OTEL_EXPORTER_OTLP_* variables "+
+		"(default endpoint http://localhost:4318); also on when OTEL_TRACES_EXPORTER=otlp or OTEL_EXPORTER_OTLP_ENDPOINT is set, "+
+		"off with OTEL_TRACES_EXPORTER=none")
 	f.tlsFlags.register(fs, mode)
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -75,21 +75,22 @@ func newChain(c Config, skips []string) (*chain, error) {
 
 	// Without a cache (a shared HTTP cache in front does the caching), the
 	// local pre-check still keeps junk and expired tokens off App Services.
-	var v verifier.Verifier = cache.Precheck(upstream, cache.Options{Now: c.Now})
+	var v verifier.Verifier = cache.Precheck(upstream, cache.Options{Now: c.Now, TracerProvider: c.TracerProvider})
 	if c.CacheSize > 0 {
 		neg := c.NegativeTTL
 		if neg == 0 {
 			neg = -1 // the cache's "off"; its zero means its default
 		}
 		ch.cache = cache.New(upstream, cache.Options{
-			Size:          c.CacheSize,
-			TTL:           c.CacheTTL,
-			NegativeTTL:   neg,
-			VerifyTimeout: c.VerifyTimeout,
-			MaxInflight:   c.MaxInflight,
-			StaleIfError:  c.StaleIfError,
-			Now:           c.Now,
-			Registerer:    ch.reg,
+			Size:           c.CacheSize,
+			TTL:            c.CacheTTL,
+			NegativeTTL:    neg,
+			VerifyTimeout:  c.VerifyTimeout,
+			MaxInflight:    c.MaxInflight,
+			StaleIfError:   c.StaleIfError,
+			Now:            c.Now,
+			Registerer:     ch.reg,
+			TracerProvider: c.TracerProvider,
 		})
 		v = ch.cache
 		ch.local = ch.cache
@@ -125,6 +126,9 @@ func newChain(c Config, skips []string) (*chain, error) {
 		middleware.WithLogger(c.Logger),
 		middleware.WithRegisterer(ch.reg),
 		middleware.WithClientAddress(trusted...),
+	}
+	if c.TracerProvider != nil {
+		opts = append(opts, middleware.WithTracerProvider(c.TracerProvider))
 	}
 	if ch.skip != nil {
 		opts = append(opts, middleware.WithSkip(httpSkip(ch.skip)))

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/middleware"
 	"github.com/tokenguard/tokenguard/verifier/appservices"
@@ -201,6 +203,14 @@ type Config struct {
 	Backoff Backoff
 	// Engine builds the data path's HTTP engine. If nil, NetHTTP is used.
 	Engine EngineFunc
+
+	// TracerProvider, if not nil, turns OpenTelemetry tracing on: a
+	// server span per data-path request (continuing the client's W3C
+	// traceparent, whose proxy mode sends its own upstream) with the
+	// outcome, a span per upstream verification, and cache events (see
+	// the package doc). The caller owns it and shuts it down after Run.
+	// If nil, nothing is traced.
+	TracerProvider trace.TracerProvider
 }
 
 // redactURLError returns err's message with raw, which may carry a

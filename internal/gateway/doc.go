@@ -50,4 +50,16 @@
 //
 // Everything above the Engine (verifier, cache, metrics, admin listener,
 // readiness, shutdown) is shared.
+//
+// # Tracing
+//
+// With Config.TracerProvider set, tracing.go's engine-neutral start (a
+// request's method, path and a header carrier in; the span's context and an
+// end(status) out) gives each data-path request a server span continuing
+// the client's W3C traceparent: NetHTTP wraps its handler in it once, FastHTTP
+// calls it around its handler, and proxy mode sends the span's traceparent
+// upstream in place of the client's. The same provider goes to the
+// Middleware (the outcome and enduser.id on that span) and the cache (the
+// verification span and the hit, stale and shared events). Without one every
+// engine runs as it did: NetHTTP's handler is not wrapped.
 package gateway

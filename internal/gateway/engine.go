@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/url"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tokenguard/tokenguard/middleware"
 )
 
@@ -72,6 +74,11 @@ type DataPath struct {
 	// answers (AccessLog.Begin, then AccessLog.End once answered); the
 	// Middleware already reports its decisions to it.
 	AccessLog *AccessLog
+
+	// TracerProvider, if not nil, turns tracing on: an engine starts each
+	// request's server span with the engine-neutral start of tracing.go,
+	// and proxy mode sends that span's traceparent upstream. Nil: off.
+	TracerProvider trace.TracerProvider
 
 	Logger *slog.Logger
 }

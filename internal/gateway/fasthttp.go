@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // FastHTTP is the fasthttp engine (github.com/valyala/fasthttp). It serves
@@ -30,7 +31,7 @@ func FastHTTP(dp DataPath) (Engine, error) {
 	if dp.Mode != ModeForwardAuth {
 		return nil, fieldErr("Mode", "%v is not supported by the fasthttp engine yet (use nethttp)", dp.Mode)
 	}
-	e := &fastEngine{h: dp.Auth.ForwardAuth(), conns: map[net.Conn]struct{}{}}
+	e := &fastEngine{h: dp.Auth.ForwardAuth(), conns: map[net.Conn]struct{}{}, trace: newTracing(dp.TracerProvider)}
 	if dp.AccessLog != nil {
 		e.h = dp.AccessLog.wrap(e.h)
 	}
@@ -61,8 +62,9 @@ func FastHTTP(dp DataPath) (Engine, error) {
 }
 
 type fastEngine struct {
-	srv *fasthttp.Server
-	h   http.Handler
+	srv   *fasthttp.Server
+	h     http.Handler
+	trace *tracing // nil: off
 
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
@@ -109,9 +111,11 @@ func (e *fastEngine) serve(fc *fasthttp.RequestCtx) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ctx, end := e.trace.start(ctx, r.Method, r.URL.Path, propagation.HeaderCarrier(r.Header))
 	w := &fastWriter{fc: fc, h: http.Header{}}
 	e.h.ServeHTTP(w, r.WithContext(ctx))
 	w.WriteHeader(http.StatusOK) // no-op when the handler wrote one
+	end(fc.Response.StatusCode())
 }
 
 // fastRequest returns a copy of fc's request as an *http.Request without a

@@ -90,6 +90,7 @@ func New(cfg Config) (*Gateway, error) {
 		KeepClientHeaders: c.KeepClientHeaders,
 		Tunnels:           ch.tunnels,
 		ProxyMetrics:      ch.proxyM,
+		TracerProvider:    c.TracerProvider,
 		AccessLog:         ch.access,
 		Logger:            c.Logger,
 	})

@@ -15,9 +15,11 @@ import (
 func NetHTTP(dp DataPath) (Engine, error) {
 	var h http.Handler
 	var p *proxy
+	tr := newTracing(dp.TracerProvider)
 	switch dp.Mode {
 	case ModeProxy:
 		p = newProxy(dp.Upstream, dp.Auth.IsIdentityHeader, dp.Logger)
+		p.trace = tr
 		p.clientAddr = dp.Auth.HTTPClientAddr
 		p.keep = dp.KeepClientHeaders
 		p.tunnels = dp.Tunnels
@@ -34,7 +36,7 @@ func NetHTTP(dp DataPath) (Engine, error) {
 	if dp.AccessLog != nil {
 		h = dp.AccessLog.wrap(h)
 	}
-	return &netHTTPEngine{srv: newServer(h, dp.Logger, dp.Limits, true), proxy: p}, nil
+	return &netHTTPEngine{srv: newServer(tr.handler(h), dp.Logger, dp.Limits, true), proxy: p}, nil
 }
 
 type netHTTPEngine struct {

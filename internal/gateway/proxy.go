@@ -63,6 +63,7 @@ type proxy struct {
 	keep    []string
 	tunnels *Tunnels      // nil: upgraded connections are not tracked
 	metrics *ProxyMetrics // nil: nothing is observed
+	trace   *tracing      // nil: off, and the client's traceparent passes as it is
 }
 
 func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *proxy {
@@ -80,6 +81,7 @@ func newProxy(target *url.URL, protected func(string) bool, log *slog.Logger) *p
 				}
 			}
 			pr.SetXForwarded()
+			p.trace.inject(pr.In.Context(), pr.Out.Header)
 			if p.clientAddr != nil {
 				if a := p.clientAddr(pr.In); a.IsValid() {
 					pr.Out.Header["X-Forwarded-For"] = []string{a.String()}
@@ -228,6 +230,7 @@ func (p *proxy) outRequest(r *http.Request) *http.Request {
 	if r.Host != "" {
 		h["X-Forwarded-Host"] = []string{r.Host}
 	}
+	p.trace.inject(r.Context(), h)
 	out.Header = h
 	return out
 }
