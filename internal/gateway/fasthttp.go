@@ -70,8 +70,12 @@ func FastHTTP(dp DataPath) (Engine, error) {
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
-		Logger:                       fastLogger{dp.Logger},
-		ConnState:                    e.connState,
+		// A tunnel's end closes the client's connection itself (and a
+		// revocation must be able to, from another goroutine): fasthttp's
+		// hijacked conn ignores Close otherwise.
+		KeepHijackedConns: true,
+		Logger:            fastLogger{dp.Logger},
+		ConnState:         e.connState,
 	}
 	return e, nil
 }

@@ -175,10 +175,9 @@ func (p *fastProxy) serve(fc *fasthttp.RequestCtx) {
 	out := fasthttp.AcquireRequest()
 	p.outRequest(out, req, c, &d, peer, fc.IsTLS())
 	var body *fastBody
-	if cl := req.Header.ContentLength(); cl != 0 {
-		if cl < 0 {
-			cl = -1
-		}
+	// ContentLength: -1 chunked; -2 (none) on a GET or HEAD, which has
+	// no body.
+	if cl := req.Header.ContentLength(); (cl > 0 || cl == -1) && fc.RequestBodyStream() != nil {
 		body = &fastBody{r: fc.RequestBodyStream(), fc: fc, idle: p.idle}
 		body.extend()
 		out.SetBodyStream(body, cl)
@@ -371,6 +370,18 @@ func (p *fastProxy) relay(fc *fasthttp.RequestCtx, resp *fasthttp.Response, auth
 		p.metrics.Observe(authenticated, status, time.Since(start))
 		return
 	}
+	trailers := false
+	for _, k := range resp.Header.PeekTrailerKeys() {
+		// Declared up front, sent after the body (fastRelay.Read): only
+		// a chunked answer has them. A name fasthttp forbids in a
+		// trailer is left out.
+		if rh.AddTrailerBytes(k) == nil {
+			trailers = true
+		}
+	}
+	if trailers {
+		cl = -1
+	}
 	if cl < 0 {
 		cl = -1
 		// An answer of unknown length may be a stream (server-sent
@@ -380,6 +391,7 @@ func (p *fastProxy) relay(fc *fasthttp.RequestCtx, resp *fasthttp.Response, auth
 	}
 	fc.Response.SetBodyStream(&fastRelay{
 		p: p, fc: fc, resp: resp, r: bs, authenticated: authenticated, status: status, start: start,
+		trailers: trailers,
 	}, cl)
 }
 
@@ -396,6 +408,7 @@ type fastRelay struct {
 	authenticated bool
 	status        int
 	start         time.Time
+	trailers      bool  // the answer declared trailers: copy them at the end
 	err           error // the first read error but io.EOF
 }
 
@@ -403,6 +416,17 @@ func (r *fastRelay) Read(b []byte) (int, error) {
 	n, err := r.r.Read(b)
 	if err != nil && err != io.EOF && r.err == nil {
 		r.err = err
+	}
+	if err == io.EOF && r.trailers {
+		r.trailers = false
+		// The upstream's trailers have been read with its last chunk;
+		// the server writes these after the client's.
+		rh := &r.fc.Response.Header
+		for _, k := range r.resp.Header.PeekTrailerKeys() {
+			if v := r.resp.Header.PeekTrailer(b2s(k)); v != nil {
+				rh.SetBytesKV(k, v)
+			}
+		}
 	}
 	return n, err
 }
@@ -475,7 +499,7 @@ func writeFastRefusal(fc *fasthttp.RequestCtx, rf middleware.Refusal) {
 		status = fasthttp.StatusServiceUnavailable
 	}
 	cl := fc.Request.Header.ContentLength()
-	if middleware.BodyOwed(int64(cl), cl != 0) {
+	if middleware.BodyOwed(int64(cl), cl > 0 || cl == -1) {
 		fc.SetConnectionClose()
 	}
 	fastJSON(fc, status, rf.Body)
@@ -545,5 +569,3 @@ func (c *trackedConn) Close() error {
 	})
 	return c.Conn.Close()
 }
-
-

@@ -20,9 +20,9 @@ import (
 type fastSource struct {
 	req        *fasthttp.Request
 	isIdentity func(string) bool // the client's identity headers are never read
-	peer  netip.Addr
-	authz []string
-	one   [1]string // authz's backing array for the usual single value
+	peer       netip.Addr
+	authz      []string
+	one        [1]string // authz's backing array for the usual single value
 }
 
 // reset points s at req, from peer, and copies its Authorization values.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -112,7 +113,19 @@ func (p *fastProxy) serveUpgrade(fc *fasthttp.RequestCtx, c *fastCall, d *middle
 			_ = up.Close()
 		}
 		if user != nil && p.tunnels != nil {
-			release := p.tunnels.Open(user, closeBoth)
+			// A tunnel closed by Tunnels is forgotten (the open gauge
+			// down) before its connections close, so that whoever sees
+			// them close sees it counted.
+			var forget func()
+			var once sync.Once
+			release := func() { once.Do(forget) }
+			opened := make(chan struct{})
+			forget = p.tunnels.Open(user, func() {
+				<-opened
+				release()
+				closeBoth()
+			})
+			close(opened)
 			defer release()
 		}
 		splice(client, up, br)
