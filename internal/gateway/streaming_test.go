@@ -53,7 +53,9 @@ var errBuffered = &bufferedError{}
 
 type bufferedError struct{}
 
-func (*bufferedError) Error() string { return "the other end saw nothing before half the body was sent" }
+func (*bufferedError) Error() string {
+	return "the other end saw nothing before half the body was sent"
+}
 
 // totalAlloc returns the bytes the process has allocated so far.
 func totalAlloc() uint64 {
