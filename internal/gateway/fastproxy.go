@@ -41,13 +41,14 @@ import (
 // Response.SetBodyStream, which flushes each chunk of a body of unknown
 // length (server-sent events) as it arrives.
 type fastProxy struct {
-	auth    *middleware.Middleware
-	skip    func(string, bool) bool
-	keep    []string
-	tunnels *Tunnels
-	metrics *ProxyMetrics
-	log     *slog.Logger
-	idle    time.Duration // Limits.BodyIdleTimeout
+	auth       *middleware.Middleware
+	isIdentity func(string) bool // auth.IsIdentityHeader, made once: a method value allocates
+	skip       func(string, bool) bool
+	keep       []string
+	tunnels    *Tunnels
+	metrics    *ProxyMetrics
+	log        *slog.Logger
+	idle       time.Duration // Limits.BodyIdleTimeout
 
 	hc        *fasthttp.HostClient
 	upTLS     *tls.Config // nil: plain HTTP upstream
@@ -57,7 +58,8 @@ type fastProxy struct {
 	baseQuery string
 	conns     *connSet // the upstream connections, cut when a drain times out
 
-	calls sync.Pool // *fastCall
+	calls  sync.Pool // *fastCall
+	relays sync.Pool // *fastRelay
 }
 
 // fastCall is the per-request scratch space of fastProxy, reused.
@@ -81,7 +83,9 @@ func newFastProxy(dp DataPath) *fastProxy {
 		idle:    dp.Limits.BodyIdleTimeout,
 		conns:   &connSet{m: map[net.Conn]struct{}{}},
 	}
+	p.isIdentity = dp.Auth.IsIdentityHeader
 	p.calls.New = func() any { return new(fastCall) }
+	p.relays.New = func() any { return new(fastRelay) }
 	p.addr = hostPort(t)
 	p.prefix = t.Scheme + "://" + t.Host
 	if t.Path != "" && t.Path != "/" {
@@ -158,7 +162,7 @@ func (p *fastProxy) serve(fc *fasthttp.RequestCtx) {
 	}
 	var d middleware.Decision
 	if !fastSkipped(p.skip, path) { // step 2
-		c.src.reset(req, peer, p.auth.IsIdentityHeader)
+		c.src.reset(req, peer, p.isIdentity)
 		d = p.auth.Authenticate(context.Background(), &c.src) // step 3
 		if !d.Allowed() {
 			p.refuse(fc, d) // step 4
@@ -288,7 +292,7 @@ func (p *fastProxy) forwards(k string, conn []byte, d *middleware.Decision) bool
 		// Expect: fasthttp's server has already answered 100 Continue
 		// to the client, and its client sends the body at once.
 		return false
-	case p.auth.IsIdentityHeader(k):
+	case p.isIdentity(k):
 		return false
 	case d.Hide.Header != "" && strings.EqualFold(k, d.Hide.Header):
 		return false
@@ -389,10 +393,12 @@ func (p *fastProxy) relay(fc *fasthttp.RequestCtx, resp *fasthttp.Response, auth
 		// chunk as it arrives.
 		fc.Response.ImmediateHeaderFlush = true
 	}
-	fc.Response.SetBodyStream(&fastRelay{
+	r := p.relays.Get().(*fastRelay)
+	*r = fastRelay{
 		p: p, fc: fc, resp: resp, r: bs, authenticated: authenticated, status: status, start: start,
 		trailers: trailers,
-	}, cl)
+	}
+	fc.Response.SetBodyStream(r, cl)
 }
 
 // fastRelay is the upstream's streamed body on its way to the client.
@@ -442,8 +448,10 @@ func (r *fastRelay) CloseWithError(werr error) error {
 		r.p.log.LogAttrs(context.Background(), slog.LevelDebug, "tokenguard: client went away during the response",
 			slog.String("path", string(r.fc.Path())))
 	}
-	r.fc, r.resp, r.r = nil, nil, nil
-	r.p.metrics.Observe(r.authenticated, r.status, time.Since(r.start))
+	p := r.p
+	p.metrics.Observe(r.authenticated, r.status, time.Since(r.start))
+	*r = fastRelay{}
+	p.relays.Put(r)
 	return nil
 }
 

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -45,14 +45,21 @@ func recordingUpstream(t *testing.T) (*httptest.Server, <-chan seen) {
 // with identity headers on whose credentials are optional: a request
 // without a token goes on anonymous, one with any Bearer token as user
 // "u1". It returns the proxy's URL and log.
-func frontProxy(t *testing.T, engine EngineFunc, target string) (string, *logBuffer) {
+func frontProxy(t testing.TB, engine EngineFunc, target string) (string, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	return frontProxyLog(t, engine, target, newLogger(logs)), logs
+}
+
+// frontProxyLog is frontProxy logging to log. The user is one value, as a
+// cache hit returns it.
+func frontProxyLog(t testing.TB, engine EngineFunc, target string, log *slog.Logger) string {
 	t.Helper()
 	u, err := url.Parse(target)
 	require.NoError(t, err)
-	logs := &logBuffer{}
-	log := newLogger(logs)
+	user := &verifier.User{ID: "u1"}
 	v := verifier.VerifierFunc(func(context.Context, string) (*verifier.User, error) {
-		return &verifier.User{ID: "u1"}, nil
+		return user, nil
 	})
 	m := middleware.New(v,
 		middleware.WithIdentityHeaders(middleware.IdentityHeaders{}),
@@ -74,13 +81,7 @@ func frontProxy(t *testing.T, engine EngineFunc, target string) (string, *logBuf
 		_ = e.Shutdown(ctx)
 		<-served
 	})
-	return "http://" + ln.Addr().String(), logs
-}
-
-// isFastHTTP reports whether engine is FastHTTP, for a test that names a
-// gap of that engine.
-func isFastHTTP(engine EngineFunc) bool {
-	return reflect.ValueOf(engine).Pointer() == reflect.ValueOf(FastHTTP).Pointer()
+	return "http://" + ln.Addr().String()
 }
 
 func TestProxyBuildsTheUpstreamURL(t *testing.T) {

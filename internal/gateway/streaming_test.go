@@ -168,7 +168,9 @@ func TestGatewayStreamsEvents(t *testing.T) {
 		cfg.Engine = engine
 		r := runGateway(t, cfg)
 		_, tok := user("grace@example.com")
-		req, err := http.NewRequest(http.MethodGet, r.data+"/events", nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a deadlock guard
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.data+"/events", nil)
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
