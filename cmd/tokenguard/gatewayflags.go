@@ -98,7 +98,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 			"admin listener: how long a request body may take in all")
 	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", gateway.DefaultMaxHeaderBytes,
 		"every listener: cap on a request's line and header, in bytes; over it: 431")
-	fs.StringVar(&f.engine, "engine", "nethttp", "HTTP engine of the data listener: nethttp or fasthttp (fasthttp: forward-auth only for now)")
+	fs.StringVar(&f.engine, "engine", "nethttp", "HTTP engine of the data listener: nethttp or fasthttp")
 	f.tlsFlags.register(fs, mode)
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -136,9 +136,6 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 	engine, err := gateway.EngineNamed(f.engine)
 	if err != nil {
 		return gateway.Config{}, usagef("--engine %q: want nethttp or fasthttp", f.engine)
-	}
-	if mode == gateway.ModeProxy && f.engine == "fasthttp" {
-		return gateway.Config{}, usagef("--engine fasthttp: proxy mode is not supported by the fasthttp engine yet; use --engine nethttp")
 	}
 	return gateway.Config{
 		Engine:                 engine,
