@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -461,5 +462,38 @@ func TestProxyDropsRequestTrailers(t *testing.T) {
 		tr := <-got
 		assert.Empty(t, tr.Values("X-Auth-User-Id"), "a client's trailer reached the upstream as an identity header")
 		assert.Empty(t, tr, "request trailers are dropped")
+	})
+}
+
+// A GET's body goes upstream, repeated Set-Cookie answers of one cookie
+// name (different paths) come back as they are, and a HEAD answer keeps
+// the upstream's Content-Length.
+func TestProxyBodiesAndRepeatedHeaders(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Length", strconv.Itoa(len("got:")+len(b)))
+			w.Header().Add("Set-Cookie", "a=1; Path=/x")
+			w.Header().Add("Set-Cookie", "a=2; Path=/y")
+			if r.Method != http.MethodHead {
+				_, _ = io.WriteString(w, "got:"+string(b))
+			}
+		}))
+		defer up.Close()
+		front, _ := frontProxy(t, engine, up.URL)
+		req, err := http.NewRequest(http.MethodGet, front+"/", strings.NewReader("abc"))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, "got:abc", string(b))
+		assert.Equal(t, []string{"a=1; Path=/x", "a=2; Path=/y"}, resp.Header.Values("Set-Cookie"))
+
+		resp, err = http.Head(front + "/")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.EqualValues(t, len("got:"), resp.ContentLength)
 	})
 }
