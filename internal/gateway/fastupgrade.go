@@ -106,11 +106,21 @@ func (p *fastProxy) serveUpgrade(fc *fasthttp.RequestCtx, c *fastCall, d *middle
 	rh.Set("Upgrade", "websocket")
 	fc.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	p.metrics.Observe(authenticated, status, time.Since(start))
+	// The 101 is written by the hijack handler, not the server: with
+	// HijackSetNoResponse the handler always runs (fasthttp skips it after
+	// writing a response on a closing or shutting-down connection), so up
+	// is never left open.
+	head := append([]byte(nil), fc.Response.Header.Header()...)
+	fc.HijackSetNoResponse(true)
 	user := d.User
 	fc.Hijack(func(client net.Conn) {
 		closeBoth := func() {
 			_ = client.Close()
 			_ = up.Close()
+		}
+		if _, err := client.Write(head); err != nil {
+			closeBoth()
+			return
 		}
 		if user != nil && p.tunnels != nil {
 			// A tunnel closed by Tunnels is forgotten (the open gauge

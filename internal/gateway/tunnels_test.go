@@ -241,3 +241,32 @@ func metrics(t *testing.T, r *running) string {
 	require.Equal(t, http.StatusOK, status)
 	return body
 }
+
+// An upgrade whose Connection header also says close is tunnelled like any
+// other, and when the client hangs up the upstream's connection ends too
+// (none is left open behind a tunnel that never started).
+func TestTunnelWithConnectionClose(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		up, ended := echoTunnelUpstream(t)
+		cfg, user := proxyConfig(t, up)
+		cfg.Engine = engine
+		r := runGateway(t, cfg)
+		_, tok := user("alice@example.com")
+		conn, err := net.Dial("tcp", strings.TrimPrefix(r.data, "http://"))
+		require.NoError(t, err)
+		_, err = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"+
+			"Authorization: Bearer "+tok+"\r\n\r\n")
+		require.NoError(t, err)
+		c := &wsClient{conn: conn, br: bufio.NewReader(conn)}
+		resp, err := http.ReadResponse(c.br, nil)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+		c.echoes(t, "hello")
+		require.NoError(t, conn.Close())
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second): // a deadlock guard
+			t.Fatal("the upstream connection was left open")
+		}
+	})
+}
