@@ -100,7 +100,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, mode gateway.Mode) {
 			"admin listener: how long a request body may take in all")
 	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", gateway.DefaultMaxHeaderBytes,
 		"every listener: cap on a request's line and header, in bytes; over it: 431")
-	fs.StringVar(&f.engine, "engine", "nethttp", "HTTP engine of the data listener: nethttp or fasthttp (fasthttp: forward-auth only for now)")
+	fs.StringVar(&f.engine, "engine", "nethttp", "HTTP engine of the data listener: nethttp or fasthttp")
 	fs.BoolVar(&f.otel, "otel", false, "export OpenTelemetry traces over OTLP/HTTP, configured by the standard OTEL_EXPORTER_OTLP_* variables "+
 		"(default endpoint http://localhost:4318); also on when OTEL_TRACES_EXPORTER=otlp or OTEL_EXPORTER_OTLP_ENDPOINT is set, "+
 		"off with OTEL_TRACES_EXPORTER=none")
@@ -143,9 +143,6 @@ func (f *gatewayFlags) config(mode gateway.Mode, log *slog.Logger) (gateway.Conf
 	engine, err := gateway.EngineNamed(f.engine)
 	if err != nil {
 		return gateway.Config{}, usagef("--engine %q: want nethttp or fasthttp", f.engine)
-	}
-	if mode == gateway.ModeProxy && f.engine == "fasthttp" {
-		return gateway.Config{}, usagef("--engine fasthttp: proxy mode is not supported by the fasthttp engine yet; use --engine nethttp")
 	}
 	return gateway.Config{
 		Engine:                 engine,

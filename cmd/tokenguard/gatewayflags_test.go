@@ -60,7 +60,6 @@ func TestGatewayFlagErrors(t *testing.T) {
 		{"revoke tolerance", []string{"forward-auth", "--revoke-tolerance", "0s"}, nil, "--revoke-tolerance must be positive"},
 		{"unknown engine", []string{"forward-auth", "--engine", "gnet"}, nil, "--engine \"gnet\": want nethttp or fasthttp"},
 		{"unknown engine in the environment", []string{"forward-auth"}, env{"TOKENGUARD_ENGINE": "gnet"}, "--engine \"gnet\""},
-		{"fasthttp proxy not yet", []string{"proxy", "--upstream", "http://x", "--engine", "fasthttp"}, nil, "not supported by the fasthttp engine yet"},
 		{"skip everything", []string{"proxy", "--upstream", "http://x", "--skip-path", "/"}, nil, "--skip-path: \"/\" would skip authentication for every request"},
 	}
 	for _, tt := range tests {

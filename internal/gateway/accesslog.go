@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"time"
@@ -165,3 +167,14 @@ func (w *accessWriter) Write(p []byte) (int, error) {
 }
 
 func (w *accessWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack takes the connection over, as http.ResponseController does; on the
+// data path that is a WebSocket upgrade, whose 101 httputil.ReverseProxy
+// then writes on the connection itself.
+func (w *accessWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.e.Status == 0 {
+		w.e.Status = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
+}

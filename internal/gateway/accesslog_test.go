@@ -39,7 +39,9 @@ func (s lineSink) next(t *testing.T) map[string]any {
 
 // In proxy mode each request gets one JSON line with the fields an operator
 // reads, and never the token, its query or another header's value.
-func TestAccessLogProxy(t *testing.T) {
+func TestAccessLogProxy(t *testing.T) { eachEngine(t, testAccessLogProxy) }
+
+func testAccessLogProxy(t *testing.T, engine EngineFunc) {
 	emu, uid, tok := newEmulator(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/broken" {
@@ -54,6 +56,7 @@ func TestAccessLogProxy(t *testing.T) {
 	cfg.Mode, cfg.Upstream = ModeProxy, up.URL
 	cfg.SkipPaths = []string{"/public"}
 	cfg.AccessLog = sink
+	cfg.Engine = engine
 	r := runGateway(t, cfg)
 
 	// An upstream that refuses connections: a port that was just freed.
@@ -148,6 +151,10 @@ func TestAccessLogForwardAuthOnEachEngine(t *testing.T) {
 // and bytes the gateway had passed on before the cut (still in net/http's
 // buffer here, so the client sees the connection close).
 func TestAccessLogAbortedResponse(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine EngineFunc) { testAccessLogAborted(t, engine) })
+}
+
+func testAccessLogAborted(t *testing.T, engine EngineFunc) {
 	emu, _, tok := newEmulator(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, buf, err := http.NewResponseController(w).Hijack()
@@ -161,7 +168,7 @@ func TestAccessLogAbortedResponse(t *testing.T) {
 	t.Cleanup(up.Close)
 	sink := make(lineSink, 4)
 	cfg := emulatorConfig(emu, newLogger(io.Discard))
-	cfg.Mode, cfg.Upstream, cfg.AccessLog = ModeProxy, up.URL, sink
+	cfg.Mode, cfg.Upstream, cfg.AccessLog, cfg.Engine = ModeProxy, up.URL, sink, engine
 	r := runGateway(t, cfg)
 
 	req, err := http.NewRequest(http.MethodGet, r.data+"/download", nil)

@@ -43,37 +43,40 @@ func writeCA(t *testing.T, ca *testCA) string {
 // --upstream-ca-file and that requires a client certificate; without the
 // client certificate the upstream refuses, and the client gets 502.
 func TestGatewayUpstreamMutualTLS(t *testing.T) {
-	serverCA, clientCA := newTestCA(t), newTestCA(t)
-	got := make(chan string, 4)
-	up := mtlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- r.TLS.PeerCertificates[0].Subject.CommonName
-		_, _ = io.WriteString(w, "ok")
-	}), serverCA, clientCA)
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		serverCA, clientCA := newTestCA(t), newTestCA(t)
+		got := make(chan string, 4)
+		up := mtlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got <- r.TLS.PeerCertificates[0].Subject.CommonName
+			_, _ = io.WriteString(w, "ok")
+		}), serverCA, clientCA)
 
-	tests := []struct {
-		name       string
-		clientCert bool
-		want       int
-	}{
-		{"client certificate", true, http.StatusOK},
-		{"no client certificate", false, http.StatusBadGateway},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, user := proxyConfig(t, up.URL)
-			cfg.UpstreamCAFile = writeCA(t, serverCA)
-			if tt.clientCert {
-				cfg.UpstreamClientCertFile, cfg.UpstreamClientKeyFile, _ = clientCA.writePair(t, t.TempDir(), time.Now())
-			}
-			r := runGateway(t, cfg)
-			_, tok := user("grace@example.com")
-			status, _, body := get(t, r.data+"/x", tok)
-			assert.Equal(t, tt.want, status, body)
-			if tt.clientCert {
-				assert.Equal(t, "127.0.0.1", <-got, "the upstream saw the gateway's client certificate")
-			}
-		})
-	}
+		tests := []struct {
+			name       string
+			clientCert bool
+			want       int
+		}{
+			{"client certificate", true, http.StatusOK},
+			{"no client certificate", false, http.StatusBadGateway},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				cfg, user := proxyConfig(t, up.URL)
+				cfg.Engine = engine
+				cfg.UpstreamCAFile = writeCA(t, serverCA)
+				if tt.clientCert {
+					cfg.UpstreamClientCertFile, cfg.UpstreamClientKeyFile, _ = clientCA.writePair(t, t.TempDir(), time.Now())
+				}
+				r := runGateway(t, cfg)
+				_, tok := user("grace@example.com")
+				status, _, body := get(t, r.data+"/x", tok)
+				assert.Equal(t, tt.want, status, body)
+				if tt.clientCert {
+					assert.Equal(t, "127.0.0.1", <-got, "the upstream saw the gateway's client certificate")
+				}
+			})
+		}
+	})
 }
 
 // The App Services client trusts --api-ca-file and presents

@@ -39,14 +39,15 @@
 // bench/README.md), or the Middleware's ForwardAuth handler. Below that,
 // net/http's server and Transport goroutine hand-offs set the floor.
 //
-// FastHTTP (fasthttp.go) serves forward-auth mode on
-// github.com/valyala/fasthttp: it copies each request out of fasthttp's
-// pooled buffers into an *http.Request with a fresh context and answers it
-// with the same ForwardAuth handler, so no authentication logic is copied
-// and nothing that outlives the request aliases pooled memory. Proxy mode
-// on it (a TokenSource over *fasthttp.RequestCtx following the five steps
-// of middleware.Middleware.Authenticate, a fasthttp.HostClient upstream and
-// the header rules of proxy.go) is not built yet; FastHTTP refuses it.
+// FastHTTP (fasthttp.go) serves both modes on github.com/valyala/fasthttp.
+// In forward-auth mode it copies each request out of fasthttp's pooled
+// buffers into an *http.Request and answers it with the same ForwardAuth
+// handler. In proxy mode (fastproxy.go) a TokenSource over the request
+// (fastsource.go) follows the five steps of
+// middleware.Middleware.Authenticate, and a fasthttp.HostClient forwards
+// under the same header rules as proxy.go (dropsRequestHeader is the one
+// list); bodies stream both ways and WebSocket upgrades are tunnelled
+// (fastupgrade.go). Nothing that outlives a request aliases pooled memory.
 //
 // Everything above the Engine (verifier, cache, metrics, admin listener,
 // readiness, shutdown) is shared.

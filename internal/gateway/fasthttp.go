@@ -15,56 +15,81 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 )
 
-// FastHTTP is the fasthttp engine (github.com/valyala/fasthttp). It serves
-// forward-auth mode only for now; proxy mode is refused, so that a
-// configuration asking for it fails at start instead of running with fewer
-// rules than the net/http engine.
+// FastHTTP is the fasthttp engine (github.com/valyala/fasthttp), for both
+// modes.
 //
-// Each request is copied out of fasthttp's pooled memory into a fresh
-// *http.Request with its own context.Context and answered by the same
-// Middleware.ForwardAuth handler as the net/http engine, so both engines
-// apply one set of rules (RFC 6750 answers, 503 with Retry-After, skip
-// paths, metrics and logs). Nothing the handler keeps (the user in context,
-// the token as singleflight key, the detached upstream call) aliases a
-// fasthttp buffer.
+// In proxy mode, fastProxy follows the five steps of
+// middleware.Middleware.Authenticate over fasthttp's request and forwards
+// with a fasthttp.HostClient, under the net/http proxy's header rules.
+//
+// In forward-auth mode, each request is copied out of fasthttp's pooled
+// memory into a fresh *http.Request with its own context.Context and
+// answered by the same Middleware.ForwardAuth handler as the net/http
+// engine, so both engines apply one set of rules (RFC 6750 answers, 503
+// with Retry-After, skip paths, metrics and logs).
+//
+// Either way nothing that outlives the handler (the user, the token as
+// singleflight key, the detached upstream call) aliases a fasthttp buffer.
 func FastHTTP(dp DataPath) (Engine, error) {
-	if dp.Mode != ModeForwardAuth {
-		return nil, fieldErr("Mode", "%v is not supported by the fasthttp engine yet (use nethttp)", dp.Mode)
-	}
-	e := &fastEngine{h: dp.Auth.ForwardAuth(), conns: map[net.Conn]struct{}{}, trace: newTracing(dp.TracerProvider)}
-	if dp.AccessLog != nil {
-		e.h = dp.AccessLog.wrap(e.h)
+	e := &fastEngine{conns: map[net.Conn]struct{}{}, trace: newTracing(dp.TracerProvider)}
+	switch dp.Mode {
+	case ModeProxy:
+		e.proxy = newFastProxy(dp, e.trace)
+		e.handler = e.proxy.serve
+	case ModeForwardAuth:
+		e.h = dp.Auth.ForwardAuth()
+		if dp.AccessLog != nil {
+			e.h = dp.AccessLog.wrap(e.h)
+		}
+		e.handler = e.serveForwardAuth
+	default:
+		return nil, fieldErr("Mode", "%v is not supported by the fasthttp engine", dp.Mode)
 	}
 	lim := dp.Limits
 	e.srv = &fasthttp.Server{
-		Handler: e.serve,
-		// ReadTimeout bounds the whole request read; forward-auth
-		// subrequests carry no body, so it is the header bound.
+		Handler: e.handler,
+		// ReadTimeout bounds reading the request line and header; a body
+		// the handler reads gets BodyIdleTimeout per read instead
+		// (fastBody).
 		ReadTimeout: lim.ReadHeaderTimeout,
 		IdleTimeout: 120 * time.Second,
 		// ReadBufferSize caps the request line and header: over it,
 		// fasthttp answers 431.
 		ReadBufferSize: lim.MaxHeaderBytes,
-		// The handler runs once the header is in, and the body is never
-		// read. Known gap: with a Content-Length, fasthttp first blocks
-		// to pre-read up to a few KiB of the body, bounded by ReadTimeout,
-		// so a refusal may wait for that much body to arrive.
-		StreamRequestBody:     true,
-		MaxRequestBodySize:    math.MaxInt,
-		SecureErrorLogMessage: true,
-		NoDefaultServerHeader: true,
-		NoDefaultDate:         false,
-		CloseOnShutdown:       true,
-		Logger:                fastLogger{dp.Logger},
-		ConnState:             e.connState,
+		// The handler runs once the header is in; the body streams (no
+		// cap: the upstream sets its own) and a refusal never reads it.
+		StreamRequestBody:  true,
+		MaxRequestBodySize: math.MaxInt,
+		// With a Content-Length, fasthttp reads up to MaxRequestBodySize
+		// (at most 8 KiB) of the body before the handler runs; a per
+		// request limit of 1 makes that one byte, and the body still
+		// streams whole (fasthttp applies the limit to the pre-read only).
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{MaxRequestBodySize: 1}
+		},
+		// Never parse a multipart body before the handler (fasthttp
+		// would read it whole, to temporary files).
+		DisablePreParseMultipartForm: true,
+		SecureErrorLogMessage:        true,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		// A tunnel's end closes the client's connection itself (and a
+		// revocation must be able to, from another goroutine): fasthttp's
+		// hijacked conn ignores Close otherwise.
+		KeepHijackedConns: true,
+		Logger:            fastLogger{dp.Logger},
+		ConnState:         e.connState,
 	}
 	return e, nil
 }
 
 type fastEngine struct {
-	srv   *fasthttp.Server
-	h     http.Handler
-	trace *tracing // nil: off
+	srv     *fasthttp.Server
+	handler fasthttp.RequestHandler
+	h       http.Handler // forward-auth mode
+	proxy   *fastProxy   // proxy mode
+	trace   *tracing     // nil: off
 
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
@@ -87,7 +112,8 @@ func (e *fastEngine) Serve(ln net.Listener) error {
 
 // Shutdown drains: ShutdownWithContext stops accepting and waits for open
 // connections, but does not close active ones when ctx ends, so those left
-// are closed here.
+// are closed here, and so are the upstream connections their handlers may
+// be waiting on.
 func (e *fastEngine) Shutdown(ctx context.Context) error {
 	err := e.srv.ShutdownWithContext(ctx)
 	if err != nil {
@@ -96,13 +122,20 @@ func (e *fastEngine) Shutdown(ctx context.Context) error {
 			_ = c.Close()
 		}
 		e.mu.Unlock()
+		if e.proxy != nil {
+			e.proxy.conns.closeAll()
+		}
+	}
+	if e.proxy != nil {
+		e.proxy.hc.CloseIdleConnections()
 	}
 	return err
 }
 
-// serve copies the request into an *http.Request (every string a copy, not
-// an alias of fasthttp's buffers) and runs the forward-auth handler on it.
-func (e *fastEngine) serve(fc *fasthttp.RequestCtx) {
+// serveForwardAuth copies the request into an *http.Request (every string a
+// copy, not an alias of fasthttp's buffers) and runs the forward-auth
+// handler on it.
+func (e *fastEngine) serveForwardAuth(fc *fasthttp.RequestCtx) {
 	r, err := fastRequest(fc)
 	if err != nil {
 		fc.SetConnectionClose()

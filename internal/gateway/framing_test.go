@@ -126,54 +126,57 @@ func FuzzFramingScanner(f *testing.F) {
 // then the connection is closed (RFC 9112 §6.3): a request pipelined behind
 // it is never read. Chunked and sized requests keep the connection.
 func TestAmbiguousFramingClosesTheConnection(t *testing.T) {
-	emu, _, tok := newEmulator(t)
-	up, seenc := recordingUpstream(t)
-	cfg := emulatorConfig(emu, newLogger(io.Discard))
-	cfg.Mode = ModeProxy
-	cfg.Upstream = up.URL
-	r := runGateway(t, cfg)
-	auth := "Authorization: Bearer " + tok + "\r\n"
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, _, tok := newEmulator(t)
+		up, seenc := recordingUpstream(t)
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Mode = ModeProxy
+		cfg.Engine = engine
+		cfg.Upstream = up.URL
+		r := runGateway(t, cfg)
+		auth := "Authorization: Bearer " + tok + "\r\n"
 
-	t.Run("both framing fields", func(t *testing.T) {
-		c, br := rawConn(t, r.data)
-		_, err := io.WriteString(c, "POST /first HTTP/1.1\r\nHost: x\r\n"+auth+
-			"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+
-			"GET /second HTTP/1.1\r\nHost: x\r\n"+auth+"\r\n")
-		require.NoError(t, err)
-		resp := readResponse(t, br)
-		assert.Equal(t, http.StatusOK, resp.StatusCode)
-		assert.True(t, resp.Close, "Connection: close")
-		requireClosed(t, br)
-		s := <-seenc
-		assert.Equal(t, "/first", s.path)
-		assert.Equal(t, "abc", s.body, "the body as Transfer-Encoding frames it")
-		assert.Empty(t, seenc, "the request behind it reached the upstream")
-	})
-	t.Run("chunked, then sized, keeps the connection", func(t *testing.T) {
-		c, br := rawConn(t, r.data)
-		_, err := io.WriteString(c, "POST /one HTTP/1.1\r\nHost: x\r\n"+auth+
-			"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+
-			"POST /two HTTP/1.1\r\nHost: x\r\n"+auth+"Content-Length: 2\r\n\r\nhi")
-		require.NoError(t, err)
-		for _, want := range []seen{{path: "/one", body: "abc"}, {path: "/two", body: "hi"}} {
-			resp := readResponse(t, br)
-			assert.Equal(t, http.StatusOK, resp.StatusCode)
-			assert.False(t, resp.Close, want.path)
-			s := <-seenc
-			assert.Equal(t, want.path, s.path)
-			assert.Equal(t, want.body, s.body)
-		}
-	})
-	t.Run("a refusal, then the admin listener", func(t *testing.T) {
-		for base, status := range map[string]int{r.data: http.StatusUnauthorized, r.admin: http.StatusNotFound} {
-			c, br := rawConn(t, base)
-			_, err := io.WriteString(c, "POST /revoke HTTP/1.1\r\nHost: x\r\n"+
-				"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+getReq)
+		t.Run("both framing fields", func(t *testing.T) {
+			c, br := rawConn(t, r.data)
+			_, err := io.WriteString(c, "POST /first HTTP/1.1\r\nHost: x\r\n"+auth+
+				"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+
+				"GET /second HTTP/1.1\r\nHost: x\r\n"+auth+"\r\n")
 			require.NoError(t, err)
 			resp := readResponse(t, br)
-			assert.Equal(t, status, resp.StatusCode, base)
-			assert.True(t, resp.Close, base)
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.True(t, resp.Close, "Connection: close")
 			requireClosed(t, br)
-		}
+			s := <-seenc
+			assert.Equal(t, "/first", s.path)
+			assert.Equal(t, "abc", s.body, "the body as Transfer-Encoding frames it")
+			assert.Empty(t, seenc, "the request behind it reached the upstream")
+		})
+		t.Run("chunked, then sized, keeps the connection", func(t *testing.T) {
+			c, br := rawConn(t, r.data)
+			_, err := io.WriteString(c, "POST /one HTTP/1.1\r\nHost: x\r\n"+auth+
+				"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+
+				"POST /two HTTP/1.1\r\nHost: x\r\n"+auth+"Content-Length: 2\r\n\r\nhi")
+			require.NoError(t, err)
+			for _, want := range []seen{{path: "/one", body: "abc"}, {path: "/two", body: "hi"}} {
+				resp := readResponse(t, br)
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				assert.False(t, resp.Close, want.path)
+				s := <-seenc
+				assert.Equal(t, want.path, s.path)
+				assert.Equal(t, want.body, s.body)
+			}
+		})
+		t.Run("a refusal, then the admin listener", func(t *testing.T) {
+			for base, status := range map[string]int{r.data: http.StatusUnauthorized, r.admin: http.StatusNotFound} {
+				c, br := rawConn(t, base)
+				_, err := io.WriteString(c, "POST /revoke HTTP/1.1\r\nHost: x\r\n"+
+					"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+getReq)
+				require.NoError(t, err)
+				resp := readResponse(t, br)
+				assert.Equal(t, status, resp.StatusCode, base)
+				assert.True(t, resp.Close, base)
+				requireClosed(t, br)
+			}
+		})
 	})
 }

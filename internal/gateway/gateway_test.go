@@ -141,51 +141,54 @@ func TestGatewayRevokeWebhookOff(t *testing.T) {
 }
 
 func TestGatewayProxyMode(t *testing.T) {
-	emu, id, tok := newEmulator(t)
-	up, got := recordingUpstream(t)
-	tests := []struct {
-		name          string
-		edit          func(*Config)
-		path, token   string
-		wantStatus    int
-		wantAuthz     string // Authorization the upstream gets
-		userIDHeader  string
-		wantUserID    string
-		reachUpstream bool
-	}{
-		{"identity on, token hidden", nil, "/api", tok, 200, "", "X-Auth-User-Id", id, true},
-		{"pass token", func(c *Config) { c.PassToken = true }, "/api", tok, 200, "Bearer " + tok, "X-Auth-User-Id", id, true},
-		{"own prefix", func(c *Config) { c.IdentityPrefix = "X-User-" }, "/api", tok, 200, "", "X-User-User-Id", id, true},
-		{"no token", nil, "/api", "", 401, "", "", "", false},
-		{"skipped path, no token", func(c *Config) { c.SkipPaths = []string{"/healthz"} }, "/healthz", "", 200, "", "X-Auth-User-Id", "", true},
-		{"skip needs a clean path", func(c *Config) { c.SkipPaths = []string{"/healthz"} }, "/healthz/../api", "", 401, "", "", "", false},
-		{"no cache", func(c *Config) { c.CacheSize = 0 }, "/api", tok, 200, "", "X-Auth-User-Id", id, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := emulatorConfig(emu, newLogger(io.Discard))
-			cfg.Mode, cfg.Upstream = ModeProxy, up.URL
-			if tt.edit != nil {
-				tt.edit(&cfg)
-			}
-			r := runGateway(t, cfg)
-			idHeader := cmp.Or(tt.userIDHeader, "X-Auth-User-Id")
-			status, _, _ := get(t, r.data+tt.path, tt.token, idHeader, "spoofed")
-			assert.Equal(t, tt.wantStatus, status)
-			if !tt.reachUpstream {
-				select {
-				case s := <-got:
-					t.Fatalf("the upstream got %s", s.path)
-				default:
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, id, tok := newEmulator(t)
+		up, got := recordingUpstream(t)
+		tests := []struct {
+			name          string
+			edit          func(*Config)
+			path, token   string
+			wantStatus    int
+			wantAuthz     string // Authorization the upstream gets
+			userIDHeader  string
+			wantUserID    string
+			reachUpstream bool
+		}{
+			{"identity on, token hidden", nil, "/api", tok, 200, "", "X-Auth-User-Id", id, true},
+			{"pass token", func(c *Config) { c.PassToken = true }, "/api", tok, 200, "Bearer " + tok, "X-Auth-User-Id", id, true},
+			{"own prefix", func(c *Config) { c.IdentityPrefix = "X-User-" }, "/api", tok, 200, "", "X-User-User-Id", id, true},
+			{"no token", nil, "/api", "", 401, "", "", "", false},
+			{"skipped path, no token", func(c *Config) { c.SkipPaths = []string{"/healthz"} }, "/healthz", "", 200, "", "X-Auth-User-Id", "", true},
+			{"skip needs a clean path", func(c *Config) { c.SkipPaths = []string{"/healthz"} }, "/healthz/../api", "", 401, "", "", "", false},
+			{"no cache", func(c *Config) { c.CacheSize = 0 }, "/api", tok, 200, "", "X-Auth-User-Id", id, true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				cfg := emulatorConfig(emu, newLogger(io.Discard))
+				cfg.Mode, cfg.Upstream = ModeProxy, up.URL
+				cfg.Engine = engine
+				if tt.edit != nil {
+					tt.edit(&cfg)
 				}
-				return
-			}
-			s := <-got
-			assert.Equal(t, tt.wantAuthz, s.header.Get("Authorization"))
-			assert.Equal(t, tt.wantUserID, s.header.Get(tt.userIDHeader))
-			assert.NotEqual(t, "spoofed", s.header.Get(idHeader), "the client's identity header never passes")
-		})
-	}
+				r := runGateway(t, cfg)
+				idHeader := cmp.Or(tt.userIDHeader, "X-Auth-User-Id")
+				status, _, _ := get(t, r.data+tt.path, tt.token, idHeader, "spoofed")
+				assert.Equal(t, tt.wantStatus, status)
+				if !tt.reachUpstream {
+					select {
+					case s := <-got:
+						t.Fatalf("the upstream got %s", s.path)
+					default:
+					}
+					return
+				}
+				s := <-got
+				assert.Equal(t, tt.wantAuthz, s.header.Get("Authorization"))
+				assert.Equal(t, tt.wantUserID, s.header.Get(tt.userIDHeader))
+				assert.NotEqual(t, "spoofed", s.header.Get(idHeader), "the client's identity header never passes")
+			})
+		}
+	})
 }
 
 func TestGatewayRunFailsWhenAListenerFails(t *testing.T) {

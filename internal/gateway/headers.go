@@ -32,11 +32,28 @@ func copyHeader(dst, src http.Header) {
 // leaves out what dropForwarded drops, in the same pass.
 func copyRequestHeader(dst, src http.Header) {
 	for k, vv := range src {
-		if !isHopByHop(k) && !isForwarded(k) && !isOverride(k) {
+		if !dropsRequestHeader(k) {
 			dst[k] = vv
 		}
 	}
 	dropListed(dst, src["Connection"])
+}
+
+// dropsRequestHeader reports whether the canonical header name k is one the
+// proxy never forwards as the client sent it: hop-by-hop (isHopByHop), a
+// forwarding header (isForwarded: the proxy sets its own) or a URL-override
+// or client-identity header (isOverride, unless KeepClientHeaders names it).
+// It is the one list both engines apply.
+func dropsRequestHeader(k string) bool {
+	return isHopByHop(k) || isForwarded(k) || isOverride(k)
+}
+
+// listedToken reports whether a Connection token (trimmed) names no header
+// to drop: empty, or keep-alive, close or upgrade, which name hop-by-hop
+// headers or none.
+func listedToken(name string) bool {
+	return name != "" && !strings.EqualFold(name, "keep-alive") && !strings.EqualFold(name, "close") &&
+		!strings.EqualFold(name, "upgrade")
 }
 
 // dropListed deletes from h the headers named in the Connection values
@@ -47,12 +64,9 @@ func dropListed(h http.Header, conn []string) {
 		for v != "" {
 			var name string
 			name, v, _ = strings.Cut(v, ",")
-			name = textproto.TrimString(name)
-			switch {
-			case name == "", strings.EqualFold(name, "keep-alive"), strings.EqualFold(name, "close"), strings.EqualFold(name, "upgrade"):
-				continue
+			if name = textproto.TrimString(name); listedToken(name) {
+				delete(h, textproto.CanonicalMIMEHeaderKey(name))
 			}
-			delete(h, textproto.CanonicalMIMEHeaderKey(name))
 		}
 	}
 }

@@ -39,82 +39,88 @@ func (s *signal) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func TestGatewayDrainsInFlightRequests(t *testing.T) {
-	emu, _, tok := newEmulator(t)
-	arrived, release := make(chan struct{}), make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		close(arrived)
-		<-release
-		_, _ = io.WriteString(w, "slow answer")
-	}))
-	defer up.Close()
-	h := onLog(slog.NewTextHandler(io.Discard, nil), "stopped accepting")
-	cfg := emulatorConfig(emu, slog.New(h))
-	cfg.Mode, cfg.Upstream = ModeProxy, up.URL
-	r := runGateway(t, cfg)
-	<-r.g.Ready()
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, _, tok := newEmulator(t)
+		arrived, release := make(chan struct{}), make(chan struct{})
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			close(arrived)
+			<-release
+			_, _ = io.WriteString(w, "slow answer")
+		}))
+		defer up.Close()
+		h := onLog(slog.NewTextHandler(io.Discard, nil), "stopped accepting")
+		cfg := emulatorConfig(emu, slog.New(h))
+		cfg.Mode, cfg.Upstream = ModeProxy, up.URL
+		cfg.Engine = engine
+		r := runGateway(t, cfg)
+		<-r.g.Ready()
 
-	type result struct {
-		status int
-		body   string
-	}
-	res := make(chan result, 1)
-	req, err := http.NewRequest(http.MethodGet, r.data+"/slow", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			res <- result{0, err.Error()}
-			return
+		type result struct {
+			status int
+			body   string
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		res <- result{resp.StatusCode, string(b)}
-	}()
-	<-arrived
-	stopped := make(chan error, 1)
-	go func() { stopped <- r.stop() }()
-	<-h.seen // the data listener is closed; the request is still in flight
+		res := make(chan result, 1)
+		req, err := http.NewRequest(http.MethodGet, r.data+"/slow", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				res <- result{0, err.Error()}
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			res <- result{resp.StatusCode, string(b)}
+		}()
+		<-arrived
+		stopped := make(chan error, 1)
+		go func() { stopped <- r.stop() }()
+		<-h.seen // the data listener is closed; the request is still in flight
 
-	_, err = net.Dial("tcp", strings.TrimPrefix(r.data, "http://"))
-	assert.Error(t, err, "no new connections while draining")
-	status, _, body := get(t, r.admin+"/readyz", "")
-	assert.Equal(t, http.StatusServiceUnavailable, status)
-	assert.Equal(t, "shutting down\n", body)
+		_, err = net.Dial("tcp", strings.TrimPrefix(r.data, "http://"))
+		assert.Error(t, err, "no new connections while draining")
+		status, _, body := get(t, r.admin+"/readyz", "")
+		assert.Equal(t, http.StatusServiceUnavailable, status)
+		assert.Equal(t, "shutting down\n", body)
 
-	close(release)
-	assert.Equal(t, result{200, "slow answer"}, <-res)
-	assert.NoError(t, <-stopped)
+		close(release)
+		assert.Equal(t, result{200, "slow answer"}, <-res)
+		assert.NoError(t, <-stopped)
+	})
 }
 
 func TestGatewayDrainTimesOut(t *testing.T) {
-	emu, _, tok := newEmulator(t)
-	arrived := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		close(arrived)
-		<-r.Context().Done() // never answers
-	}))
-	defer up.Close()
-	var logs logBuffer
-	cfg := emulatorConfig(emu, newLogger(&logs))
-	cfg.Mode, cfg.Upstream = ModeProxy, up.URL
-	cfg.ShutdownTimeout = 50 * time.Millisecond
-	r := runGateway(t, cfg)
-	<-r.g.Ready()
-	errc := make(chan error, 1)
-	req, err := http.NewRequest(http.MethodGet, r.data+"/stuck", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-		}
-		errc <- err
-	}()
-	<-arrived
-	assert.NoError(t, r.stop(), "a drain cut short is still a clean stop")
-	assert.Error(t, <-errc, "the stuck request's connection was closed")
-	assert.Len(t, logs.lines("level=WARN", "drain timed out"), 1)
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, _, tok := newEmulator(t)
+		arrived := make(chan struct{})
+		up := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			close(arrived)
+			<-r.Context().Done() // never answers
+		}))
+		defer up.Close()
+		var logs logBuffer
+		cfg := emulatorConfig(emu, newLogger(&logs))
+		cfg.Mode, cfg.Upstream = ModeProxy, up.URL
+		cfg.Engine = engine
+		cfg.ShutdownTimeout = 50 * time.Millisecond
+		r := runGateway(t, cfg)
+		<-r.g.Ready()
+		errc := make(chan error, 1)
+		req, err := http.NewRequest(http.MethodGet, r.data+"/stuck", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			errc <- err
+		}()
+		<-arrived
+		assert.NoError(t, r.stop(), "a drain cut short is still a clean stop")
+		assert.Error(t, <-errc, "the stuck request's connection was closed")
+		assert.Len(t, logs.lines("level=WARN", "drain timed out"), 1)
+	})
 }

@@ -145,3 +145,33 @@ func TestTLSConfigRefused(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Contains(t, ce.Msg, "no such file")
 }
+
+// Over TLS on either engine (HTTP/1.1 here: fasthttp serves no HTTP/2),
+// proxy mode strips the client's identity header, sets the gateway's, hides
+// the credential and says https in X-Forwarded-Proto.
+func TestGatewayTLSProxyOnEachEngine(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		up, got := recordingUpstream(t)
+		cfg, user := proxyConfig(t, up.URL)
+		cfg.Engine = engine
+		ca := newTestCA(t)
+		cfg.TLSCertFile, cfg.TLSKeyFile, _ = ca.writePair(t, t.TempDir(), time.Now())
+		r := runGateway(t, cfg)
+		id, tok := user("grace@example.com")
+		c := tlsClient(ca.pool(), false)
+		req, err := http.NewRequest(http.MethodGet, r.data+"/api", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("X-Auth-User-Id", "spoofed")
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+		assert.Equal(t, "HTTP/1.1", resp.Proto)
+		s := <-got
+		assert.Equal(t, []string{id}, s.header["X-Auth-User-Id"])
+		assert.Empty(t, s.header.Get("Authorization"))
+		assert.Equal(t, "https", s.header.Get("X-Forwarded-Proto"))
+	})
+}

@@ -149,12 +149,7 @@ func TestTracingUpstreamTraceparent(t *testing.T) {
 		cfg.Mode, cfg.Upstream, cfg.Engine, cfg.TracerProvider = ModeProxy, up.URL, engine, tp
 		var access logBuffer
 		cfg.AccessLog = &access // both wrappers at once
-		g, err := New(cfg)
-		if err != nil && strings.Contains(err.Error(), "not supported by the fasthttp engine") {
-			t.Skip("this engine has no proxy mode yet")
-		}
-		require.NoError(t, err)
-		r := runBuilt(t, g)
+		r := runGateway(t, cfg)
 		<-r.g.Ready()
 
 		status, _, _ := get(t, r.data+"/api", tok, "Traceparent", clientTraceparent, "Tracestate", "client=1")
@@ -182,16 +177,18 @@ func TestTracingUpstreamTraceparent(t *testing.T) {
 // TestTracingOffPassesTraceparent: with tracing off the gateway starts no
 // span and the client's traceparent reaches the upstream as it was sent.
 func TestTracingOffPassesTraceparent(t *testing.T) {
-	emu, _, tok := newEmulator(t)
-	up, got := recordingUpstream(t)
-	cfg := emulatorConfig(emu, newLogger(io.Discard))
-	cfg.Mode, cfg.Upstream = ModeProxy, up.URL
-	r := runGateway(t, cfg)
-	<-r.g.Ready()
-	status, _, _ := get(t, r.data+"/api", tok, "Traceparent", clientTraceparent)
-	require.Equal(t, http.StatusOK, status)
-	assert.Equal(t, []string{clientTraceparent}, (<-got).header["Traceparent"])
-	assert.Nil(t, newTracing(nil), "no provider, no tracing")
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, _, tok := newEmulator(t)
+		up, got := recordingUpstream(t)
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Mode, cfg.Upstream, cfg.Engine = ModeProxy, up.URL, engine
+		r := runGateway(t, cfg)
+		<-r.g.Ready()
+		status, _, _ := get(t, r.data+"/api", tok, "Traceparent", clientTraceparent)
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, []string{clientTraceparent}, (<-got).header["Traceparent"])
+		assert.Nil(t, newTracing(nil), "no provider, no tracing")
+	})
 }
 
 // TestTracingUpgradeTraceparent: a WebSocket upgrade goes through the

@@ -129,79 +129,88 @@ func postRevoke(t *testing.T, admin, userID string) {
 // A revocation through the webhook closes the revoked user's tunnel, both
 // ends, and leaves another user's open; the closure is counted.
 func TestTunnelClosedOnRevoke(t *testing.T) {
-	up, ended := echoTunnelUpstream(t)
-	cfg, user := proxyConfig(t, up)
-	r := runGateway(t, cfg)
-	<-r.g.Ready()
-	alice, aliceTok := user("alice@example.com")
-	_, bobTok := user("bob@example.com")
-	a, b := openTunnel(t, r.data, aliceTok), openTunnel(t, r.data, bobTok)
-	assert.Contains(t, metrics(t, r), "tokenguard_tunnels_open 2")
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		up, ended := echoTunnelUpstream(t)
+		cfg, user := proxyConfig(t, up)
+		cfg.Engine = engine
+		r := runGateway(t, cfg)
+		<-r.g.Ready()
+		alice, aliceTok := user("alice@example.com")
+		_, bobTok := user("bob@example.com")
+		a, b := openTunnel(t, r.data, aliceTok), openTunnel(t, r.data, bobTok)
+		assert.Contains(t, metrics(t, r), "tokenguard_tunnels_open 2")
 
-	postRevoke(t, r.admin, alice)
-	a.closedByGateway(t, ended)
-	b.echoes(t, "still here")
-	m := metrics(t, r)
-	assert.Contains(t, m, `tokenguard_tunnels_closed_total{reason="revoked"} 1`)
-	assert.Contains(t, m, `tokenguard_tunnels_closed_total{reason="expired"} 0`)
-	assert.Contains(t, m, "tokenguard_tunnels_open 1")
+		postRevoke(t, r.admin, alice)
+		a.closedByGateway(t, ended)
+		b.echoes(t, "still here")
+		m := metrics(t, r)
+		assert.Contains(t, m, `tokenguard_tunnels_closed_total{reason="revoked"} 1`)
+		assert.Contains(t, m, `tokenguard_tunnels_closed_total{reason="expired"} 0`)
+		assert.Contains(t, m, "tokenguard_tunnels_open 1")
+	})
 }
 
 // When the token's exp passes, its tunnel is closed: the timer is armed for
 // exp - now (the gateway's clock) and, fired, closes the tunnel.
 func TestTunnelClosedOnExpiry(t *testing.T) {
-	up, ended := echoTunnelUpstream(t)
-	cfg, user := proxyConfig(t, up)
-	now := cfg.Now()
-	cfg.Now = func() time.Time { return now } // the gateway's clock stands still
-	g, err := New(cfg)
-	require.NoError(t, err)
-	type armed struct {
-		d    time.Duration
-		fire func()
-	}
-	timers := make(chan armed, 1)
-	var stopped sync.WaitGroup
-	g.chain.tunnels.afterFunc = func(d time.Duration, f func()) func() bool {
-		timers <- armed{d, f}
-		stopped.Add(1)
-		return func() bool { stopped.Done(); return true }
-	}
-	r := runBuilt(t, g)
-	<-r.g.Ready()
-	_, tok := user("alice@example.com")
-	u, err := g.chain.cache.Verify(context.Background(), tok)
-	require.NoError(t, err)
-	c := openTunnel(t, r.data, tok)
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		up, ended := echoTunnelUpstream(t)
+		cfg, user := proxyConfig(t, up)
+		cfg.Engine = engine
+		now := cfg.Now()
+		cfg.Now = func() time.Time { return now } // the gateway's clock stands still
+		g, err := New(cfg)
+		require.NoError(t, err)
+		type armed struct {
+			d    time.Duration
+			fire func()
+		}
+		timers := make(chan armed, 1)
+		var stopped sync.WaitGroup
+		g.chain.tunnels.afterFunc = func(d time.Duration, f func()) func() bool {
+			timers <- armed{d, f}
+			stopped.Add(1)
+			return func() bool { stopped.Done(); return true }
+		}
+		r := runBuilt(t, g)
+		<-r.g.Ready()
+		_, tok := user("alice@example.com")
+		u, err := g.chain.cache.Verify(context.Background(), tok)
+		require.NoError(t, err)
+		c := openTunnel(t, r.data, tok)
 
-	tm := <-timers
-	assert.Equal(t, u.ExpiresAt.Sub(now), tm.d, "armed for the token's exp")
-	tm.fire() // exp has passed
-	c.closedByGateway(t, ended)
-	stopped.Wait() // the tunnel's end stopped its timer
-	assert.Contains(t, metrics(t, r), `tokenguard_tunnels_closed_total{reason="expired"} 1`)
+		tm := <-timers
+		assert.Equal(t, u.ExpiresAt.Sub(now), tm.d, "armed for the token's exp")
+		tm.fire() // exp has passed
+		c.closedByGateway(t, ended)
+		stopped.Wait() // the tunnel's end stopped its timer
+		assert.Contains(t, metrics(t, r), `tokenguard_tunnels_closed_total{reason="expired"} 1`)
+	})
 }
 
 // With revocations shared through Redis, a revoke sent to replica A closes
 // the user's tunnel on replica B: the feed applies it to B's cache and
 // tunnels alike.
 func TestTunnelClosedOnRevokeFromAnotherReplica(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs redis-server; skipped with -short")
-	}
-	rdb := redistest.Start(t)
-	up, ended := echoTunnelUpstream(t)
-	cfg, user := proxyConfig(t, up)
-	cfg.RedisURL = rdb.URL()
-	a, b := runGateway(t, cfg), runGateway(t, cfg)
-	<-a.g.Ready()
-	<-b.g.Ready()
-	alice, tok := user("alice@example.com")
-	c := openTunnel(t, b.data, tok)
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		if testing.Short() {
+			t.Skip("runs redis-server; skipped with -short")
+		}
+		rdb := redistest.Start(t)
+		up, ended := echoTunnelUpstream(t)
+		cfg, user := proxyConfig(t, up)
+		cfg.Engine = engine
+		cfg.RedisURL = rdb.URL()
+		a, b := runGateway(t, cfg), runGateway(t, cfg)
+		<-a.g.Ready()
+		<-b.g.Ready()
+		alice, tok := user("alice@example.com")
+		c := openTunnel(t, b.data, tok)
 
-	postRevoke(t, a.admin, alice)
-	c.closedByGateway(t, ended)
-	assert.Contains(t, metrics(t, b), `tokenguard_tunnels_closed_total{reason="revoked"} 1`)
+		postRevoke(t, a.admin, alice)
+		c.closedByGateway(t, ended)
+		assert.Contains(t, metrics(t, b), `tokenguard_tunnels_closed_total{reason="revoked"} 1`)
+	})
 }
 
 // Tunnels.Revoke closes only the tunnels the revocation covers: the user's,
@@ -231,4 +240,33 @@ func metrics(t *testing.T, r *running) string {
 	status, _, body := get(t, r.admin+"/metrics", "")
 	require.Equal(t, http.StatusOK, status)
 	return body
+}
+
+// An upgrade whose Connection header also says close is tunnelled like any
+// other, and when the client hangs up the upstream's connection ends too
+// (none is left open behind a tunnel that never started).
+func TestTunnelWithConnectionClose(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		up, ended := echoTunnelUpstream(t)
+		cfg, user := proxyConfig(t, up)
+		cfg.Engine = engine
+		r := runGateway(t, cfg)
+		_, tok := user("alice@example.com")
+		conn, err := net.Dial("tcp", strings.TrimPrefix(r.data, "http://"))
+		require.NoError(t, err)
+		_, err = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"+
+			"Authorization: Bearer "+tok+"\r\n\r\n")
+		require.NoError(t, err)
+		c := &wsClient{conn: conn, br: bufio.NewReader(conn)}
+		resp, err := http.ReadResponse(c.br, nil)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+		c.echoes(t, "hello")
+		require.NoError(t, conn.Close())
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second): // a deadlock guard
+			t.Fatal("the upstream connection was left open")
+		}
+	})
 }
