@@ -128,8 +128,11 @@ func newFastProxy(dp DataPath, trace *tracing) *fastProxy {
 		// The path goes upstream as the client sent it, as on net/http.
 		DisablePathNormalizing: true,
 		// The upstream's answer header must fit: fasthttp refuses a
-		// longer one (a 502 here).
-		ReadBufferSize:        64 << 10,
+		// longer one (a 502 here). Every upstream connection holds a
+		// buffer this size, idle ones included: 16 KiB is twice nginx's
+		// default proxy_buffer_size on 64-bit, where 64 KiB made a
+		// 1,000-connection stampede leave ~64 MiB of idle buffers.
+		ReadBufferSize:        fastUpstreamHeaderBytes,
 		StreamResponseBody:    true,
 		SecureErrorLogMessage: true,
 		// Idempotent requests are retried on a dead keep-alive
@@ -138,6 +141,9 @@ func newFastProxy(dp DataPath, trace *tracing) *fastProxy {
 	}
 	return p
 }
+
+// fastUpstreamHeaderBytes caps an upstream answer's header on fasthttp.
+const fastUpstreamHeaderBytes = 16 << 10
 
 // hostPort is u's host with its scheme's default port when it has none.
 func hostPort(u *url.URL) string {
