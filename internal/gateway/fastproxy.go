@@ -371,6 +371,24 @@ func appendJoinSlash(dst []byte, a string, b []byte) []byte {
 	return append(dst, b...)
 }
 
+// copyFastResponseHeader copies the upstream's answer header src onto the
+// client's dst, less Content-Length (the server frames the body), the
+// hop-by-hop headers and those src's Connection names.
+func copyFastResponseHeader(dst, src *fasthttp.ResponseHeader) {
+	dst.SetNoDefaultContentType(true)
+	var conn []byte
+	for _, v := range src.PeekAll("Connection") {
+		conn = append(append(conn, v...), ',')
+	}
+	for k, v := range src.All() {
+		ks := b2s(k)
+		if ks == "Content-Length" || isHopByHop(ks) || connectionNames(conn, ks) {
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+}
+
 // relay answers fc with the upstream's resp: status, end-to-end headers,
 // and the body as it arrives. resp is released once the body is written.
 // It reports whether the body streams, in which case o is finished once it
@@ -378,18 +396,7 @@ func appendJoinSlash(dst []byte, a string, b []byte) []byte {
 func (p *fastProxy) relay(fc *fasthttp.RequestCtx, resp *fasthttp.Response, authenticated bool, start time.Time, o fastObs) bool {
 	status := resp.StatusCode()
 	rh := &fc.Response.Header
-	rh.SetNoDefaultContentType(true)
-	var conn []byte
-	for _, v := range resp.Header.PeekAll("Connection") {
-		conn = append(append(conn, v...), ',')
-	}
-	for k, v := range resp.Header.All() {
-		ks := b2s(k)
-		if ks == "Content-Length" || isHopByHop(ks) || connectionNames(conn, ks) {
-			continue
-		}
-		rh.AddBytesKV(k, v)
-	}
+	copyFastResponseHeader(rh, &resp.Header)
 	fc.SetStatusCode(status)
 	cl := resp.Header.ContentLength()
 	bs := resp.BodyStream()

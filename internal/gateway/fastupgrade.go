@@ -92,18 +92,7 @@ func (p *fastProxy) serveUpgrade(fc *fasthttp.RequestCtx, c *fastCall, d *middle
 	defer fasthttp.ReleaseResponse(resp)
 	_ = up.SetDeadline(time.Time{})
 	rh := &fc.Response.Header
-	rh.SetNoDefaultContentType(true)
-	var conn []byte
-	for _, v := range resp.Header.PeekAll("Connection") {
-		conn = append(append(conn, v...), ',')
-	}
-	for k, v := range resp.Header.All() {
-		ks := b2s(k)
-		if ks == "Content-Length" || isHopByHop(ks) || connectionNames(conn, ks) {
-			continue
-		}
-		rh.AddBytesKV(k, v)
-	}
+	copyFastResponseHeader(rh, &resp.Header)
 	rh.Set("Connection", "Upgrade")
 	rh.Set("Upgrade", "websocket")
 	fc.SetStatusCode(fasthttp.StatusSwitchingProtocols)
