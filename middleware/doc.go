@@ -65,7 +65,10 @@
 // status, headers and body, and IsIdentityHeader says which headers to strip.
 // An adapter for another engine (fasthttp, say) follows the five steps in the
 // documentation of Authenticate and copies no authentication logic; Handler
-// and ForwardAuth are such adapters for net/http.
+// and ForwardAuth are such adapters for net/http. For auth subrequests,
+// Middleware.DecideForwardAuth takes a ForwardRequest (a TokenSource plus the
+// subrequest's own target and, for the skip rules, an *http.Request) and
+// returns a ForwardAnswer: the identity headers of a 200, or the Refusal.
 //
 // # Performance
 //

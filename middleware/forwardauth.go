@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -31,24 +32,89 @@ import (
 // (or both method headers) are present and disagree, the subrequest is
 // authenticated like any other (fail closed). Credentials cannot be hidden
 // here: the proxy forwards the client's request as it is.
+//
+// The decision itself is DecideForwardAuth, which another HTTP engine calls
+// over its own request type.
 func (m *Middleware) ForwardAuth() http.Handler {
 	return http.HandlerFunc(m.serveForwardAuth)
 }
 
 func (m *Middleware) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
-	src := newForwardSource(r)
-	if m.trustForwarded && !src.ambiguous && m.passUnauthenticatedForwarded(r, &src) {
-		writeForwardOK(w, m.blankIdentity())
+	a := m.DecideForwardAuth(r.Context(), httpSource{r})
+	if !a.Allowed() {
+		answerUnread(w, r, func() { m.onError(w, r, a.Refusal) })
 		return
 	}
-	d := m.Authenticate(r.Context(), &src)
+	h := w.Header()
+	setHeaders(h, a.Identity)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// A ForwardRequest is an auth subrequest as DecideForwardAuth reads it: the
+// TokenSource of the subrequest itself (its headers, which the proxy copies
+// from the client's request, and its own method, target and peer), with two
+// more accessors. The net/http adapter wraps an *http.Request; another
+// engine's adapter implements them over its own request type, under
+// TokenSource's contract: the strings it returns must not alias memory the
+// engine reuses after the request, since the token (found in a header or in
+// the query of RequestURI) outlives it as a cache key.
+type ForwardRequest interface {
+	TokenSource
+
+	// RequestURI returns the subrequest's own target in origin form, the
+	// path and query as sent ("/auth?x=1"): the original request's URI
+	// when the proxy names none (Envoy).
+	RequestURI() string
+
+	// HTTPRequest returns the subrequest as an *http.Request, for the skip
+	// predicate (WithSkip) and the preflight rule (WithPreflight), which
+	// read the original request's method, URL, host and headers. It is
+	// called only with WithTrustForwardedRequest, at most once, and the
+	// request is not modified; nil (a target that cannot be parsed) skips
+	// nothing.
+	HTTPRequest() *http.Request
+}
+
+// A ForwardAnswer is DecideForwardAuth's answer to an auth subrequest.
+type ForwardAnswer struct {
+	// Decision is Authenticate's decision; the zero Decision with Kind
+	// KindAnonymous when the request was skipped without authenticating.
+	Decision Decision
+	// Identity, when allowed, holds every identity header to answer with
+	// 200, each one present (empty for an anonymous request; the user
+	// data header empty for a user without custom data), plus
+	// Cache-Control: no-store. It may be shared and must not be modified.
+	Identity []Header
+	// Refusal, when refused, is the answer (Middleware.Refusal): write it
+	// at once, without reading the request body, closing the connection
+	// after it when body bytes are still owed (BodyOwed).
+	Refusal Refusal
+}
+
+// Allowed reports whether the subrequest is allowed: 200 with Identity. The
+// zero ForwardAnswer refuses.
+func (a *ForwardAnswer) Allowed() bool { return a.Decision.Allowed() }
+
+// DecideForwardAuth decides one auth subrequest with the rules of
+// ForwardAuth: it reads the original method and URI from the forwarded
+// headers, applies the skip and preflight rules to them only with
+// WithTrustForwardedRequest and only when they are unambiguous, and
+// otherwise authenticates (Authenticate) with the URI's query as the
+// request's. The net/http ForwardAuth handler writes its answer; another
+// HTTP engine calls it over its own ForwardRequest and writes the answer
+// the same way.
+func (m *Middleware) DecideForwardAuth(ctx context.Context, req ForwardRequest) ForwardAnswer {
+	src := newForwardSource(req)
+	if m.trustForwarded && !src.ambiguous && m.passUnauthenticatedForwarded(req, src) {
+		return ForwardAnswer{Decision: Decision{Kind: KindAnonymous}, Identity: m.blankIdentity()}
+	}
+	d := m.Authenticate(ctx, src)
 	if !d.Allowed() {
-		m.refuse(w, r, d)
-		return
+		return ForwardAnswer{Decision: d, Refusal: m.Refusal(d)}
 	}
 	if d.User == nil {
-		writeForwardOK(w, m.blankIdentity())
-		return
+		return ForwardAnswer{Decision: d, Identity: m.blankIdentity()}
 	}
 	id := d.Identity
 	if id == nil {
@@ -61,21 +127,21 @@ func (m *Middleware) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 		// append from writing into a backing array someone else holds.
 		id = append(id[:len(id):len(id)], Header{m.names.userData, ""})
 	}
-	writeForwardOK(w, id)
-}
-
-func writeForwardOK(w http.ResponseWriter, identity []Header) {
-	h := w.Header()
-	setHeaders(h, identity)
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	return ForwardAnswer{Decision: d, Identity: id}
 }
 
 // passUnauthenticatedForwarded applies the skip and preflight rules to the
 // original request that src describes.
-func (m *Middleware) passUnauthenticatedForwarded(r *http.Request, src *forwardSource) bool {
+func (m *Middleware) passUnauthenticatedForwarded(req ForwardRequest, src *forwardSource) bool {
+	if m.skip == nil && !m.preflight {
+		return false
+	}
 	u, err := url.ParseRequestURI(src.uri)
 	if err != nil {
+		return false
+	}
+	r := req.HTTPRequest()
+	if r == nil {
 		return false
 	}
 	orig := r.Clone(r.Context())
@@ -92,7 +158,7 @@ func (m *Middleware) passUnauthenticatedForwarded(r *http.Request, src *forwardS
 // subrequest's, which the proxy copies from the client's request; the method
 // and URI are the original request's.
 type forwardSource struct {
-	r      *http.Request
+	req    ForwardRequest
 	method string
 	uri    string
 	// ambiguous: the forwarded method or URI headers repeat or disagree,
@@ -101,16 +167,16 @@ type forwardSource struct {
 	ambiguous bool
 }
 
-func newForwardSource(r *http.Request) forwardSource {
-	method, mok := forwardedValue(r.Header, "X-Forwarded-Method", "X-Original-Method")
+func newForwardSource(req ForwardRequest) *forwardSource {
+	method, mok := forwardedValue(req, "X-Forwarded-Method", "X-Original-Method")
 	if method == "" {
-		method = r.Method
+		method = req.Method()
 	}
-	uri, uok := forwardedValue(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	uri, uok := forwardedValue(req, "X-Forwarded-Uri", "X-Original-Uri")
 	if uri == "" {
-		uri = r.URL.RequestURI()
+		uri = req.RequestURI()
 	}
-	return forwardSource{r: r, method: method, uri: uri, ambiguous: !mok || !uok}
+	return &forwardSource{req: req, method: method, uri: uri, ambiguous: !mok || !uok}
 }
 
 // forwardedValue returns the value of the first of the two canonical header
@@ -118,8 +184,8 @@ func newForwardSource(r *http.Request) forwardSource {
 // unambiguous: neither header appears more than once, and if both are
 // present they agree. A proxy that overwrites one of them leaves the other
 // as the client sent it, so a disagreement may be a client's forgery.
-func forwardedValue(h http.Header, a, b string) (string, bool) {
-	va, vb := h[a], h[b]
+func forwardedValue(src TokenSource, a, b string) (string, bool) {
+	va, vb := src.Header(a), src.Header(b)
 	if len(va) > 1 || len(vb) > 1 {
 		return firstNonEmpty(va, vb), false
 	}
@@ -139,10 +205,9 @@ func firstNonEmpty(va, vb []string) string {
 	return ""
 }
 
-func (s *forwardSource) Header(name string) []string { return s.r.Header[name] }
+func (s *forwardSource) Header(name string) []string { return s.req.Header(name) }
 func (s *forwardSource) Method() string              { return s.method }
-
-func (s *forwardSource) Peer() netip.Addr { return peerOf(s.r) }
+func (s *forwardSource) Peer() netip.Addr            { return s.req.Peer() }
 
 func (s *forwardSource) RawQuery() string {
 	_, q, _ := strings.Cut(s.uri, "?")

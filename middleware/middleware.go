@@ -209,3 +209,8 @@ func answerUnread(w http.ResponseWriter, r *http.Request, answer func()) {
 func BodyOwed(contentLength int64, hasBody bool) bool {
 	return hasBody && contentLength != 0
 }
+
+// RequestURI and HTTPRequest make httpSource the ForwardRequest of a
+// net/http auth subrequest.
+func (s httpSource) RequestURI() string         { return s.r.URL.RequestURI() }
+func (s httpSource) HTTPRequest() *http.Request { return s.r }

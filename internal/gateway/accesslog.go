@@ -116,8 +116,8 @@ func (l *AccessLog) End(ctx context.Context, e *AccessEntry) {
 	_ = l.h.Handle(ctx, r) // a log that cannot be written must not fail the request
 }
 
-// wrap returns h with every request logged (a net/http handler: the
-// net/http engine's, and the fasthttp engine's forward-auth handler).
+// wrap returns h with every request logged (the net/http engine's handler;
+// the fasthttp engine logs through fastWatch).
 func (l *AccessLog) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var client netip.Addr

@@ -40,9 +40,10 @@
 // net/http's server and Transport goroutine hand-offs set the floor.
 //
 // FastHTTP (fasthttp.go) serves both modes on github.com/valyala/fasthttp.
-// In forward-auth mode it copies each request out of fasthttp's pooled
-// buffers into an *http.Request and answers it with the same ForwardAuth
-// handler. In proxy mode (fastproxy.go) a TokenSource over the request
+// In forward-auth mode middleware.Middleware.DecideForwardAuth, which holds
+// the forward-auth rules of both engines, decides over a pooled adapter of
+// the request (fastforward.go) and the answer goes straight into the
+// response. In proxy mode (fastproxy.go) a TokenSource over the request
 // (fastsource.go) follows the five steps of
 // middleware.Middleware.Authenticate, and a fasthttp.HostClient forwards
 // under the same header rules as proxy.go (dropsRequestHeader is the one

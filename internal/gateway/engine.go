@@ -39,7 +39,8 @@ type DataPath struct {
 	// (IsIdentityHeader; the gateway's middleware always has identity
 	// headers on), pass skipped requests (Skip), Authenticate,
 	// answer a refusal with Refusal(d), else apply d.Hide and d.Identity and
-	// forward.
+	// forward. In forward-auth mode it calls DecideForwardAuth over a
+	// middleware.ForwardRequest and writes the ForwardAnswer.
 	Auth *middleware.Middleware
 
 	// Skip reports whether a request path goes on without authentication,

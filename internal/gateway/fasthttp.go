@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"go.opentelemetry.io/otel/propagation"
 )
 
 // FastHTTP is the fasthttp engine (github.com/valyala/fasthttp), for both
@@ -22,11 +21,14 @@ import (
 // middleware.Middleware.Authenticate over fasthttp's request and forwards
 // with a fasthttp.HostClient, under the net/http proxy's header rules.
 //
-// In forward-auth mode, each request is copied out of fasthttp's pooled
-// memory into a fresh *http.Request with its own context.Context and
-// answered by the same Middleware.ForwardAuth handler as the net/http
-// engine, so both engines apply one set of rules (RFC 6750 answers, 503
-// with Retry-After, skip paths, metrics and logs).
+// In forward-auth mode, Middleware.DecideForwardAuth decides each request
+// over fastForward, a pooled adapter of fasthttp's request, and its answer
+// is written straight into the response: both engines apply the one set of
+// forward-auth rules of the middleware package (forwarded method and URI,
+// ambiguity fail-closed, skip and preflight only when trusted, identity
+// headers always present, RFC 6750 answers, 503 with Retry-After, metrics
+// and logs). Only a trusted forwarded request (TrustForwardedURI) is
+// copied into an *http.Request, for the skip predicate.
 //
 // Either way nothing that outlives the handler (the user, the token as
 // singleflight key, the detached upstream call) aliases a fasthttp buffer.
@@ -37,10 +39,8 @@ func FastHTTP(dp DataPath) (Engine, error) {
 		e.proxy = newFastProxy(dp, e.trace)
 		e.handler = e.proxy.serve
 	case ModeForwardAuth:
-		e.h = dp.Auth.ForwardAuth()
-		if dp.AccessLog != nil {
-			e.h = dp.AccessLog.wrap(e.h)
-		}
+		e.watch = fastWatch{auth: dp.Auth, trace: e.trace, access: dp.AccessLog}
+		e.fwds.New = func() any { return new(fastForward) }
 		e.handler = e.serveForwardAuth
 	default:
 		return nil, fieldErr("Mode", "%v is not supported by the fasthttp engine", dp.Mode)
@@ -87,9 +87,10 @@ func FastHTTP(dp DataPath) (Engine, error) {
 type fastEngine struct {
 	srv     *fasthttp.Server
 	handler fasthttp.RequestHandler
-	h       http.Handler // forward-auth mode
-	proxy   *fastProxy   // proxy mode
-	trace   *tracing     // nil: off
+	watch   fastWatch  // forward-auth mode
+	fwds    sync.Pool  // *fastForward, forward-auth mode
+	proxy   *fastProxy // proxy mode
+	trace   *tracing   // nil: off
 
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
@@ -132,25 +133,6 @@ func (e *fastEngine) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// serveForwardAuth copies the request into an *http.Request (every string a
-// copy, not an alias of fasthttp's buffers) and runs the forward-auth
-// handler on it.
-func (e *fastEngine) serveForwardAuth(fc *fasthttp.RequestCtx) {
-	r, err := fastRequest(fc)
-	if err != nil {
-		fc.SetConnectionClose()
-		fc.Error("Bad Request", fasthttp.StatusBadRequest)
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ctx, end := e.trace.start(ctx, r.Method, r.URL.Path, propagation.HeaderCarrier(r.Header))
-	w := &fastWriter{fc: fc, h: http.Header{}}
-	e.h.ServeHTTP(w, r.WithContext(ctx))
-	w.WriteHeader(http.StatusOK) // no-op when the handler wrote one
-	end(fc.Response.StatusCode())
-}
-
 // fastRequest returns a copy of fc's request as an *http.Request without a
 // body (an auth subrequest's body is never read).
 func fastRequest(fc *fasthttp.RequestCtx) (*http.Request, error) {
@@ -168,19 +150,11 @@ func fastRequest(fc *fasthttp.RequestCtx) (*http.Request, error) {
 		ProtoMinor: 1,
 		Header:     make(http.Header, fc.Request.Header.Len()),
 		Host:       string(fc.Host()),
-		Body:       http.NoBody,
+		Body:       http.NoBody, // an auth subrequest's body is never read
 		RemoteAddr: fc.RemoteAddr().String(),
 	}
 	if !fc.Request.Header.IsHTTP11() {
 		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
-	}
-	r.ContentLength = int64(fc.Request.Header.ContentLength())
-	if r.ContentLength == -1 || r.ContentLength > 0 {
-		// Body bytes may be owed: the refusal closes the connection.
-		r.Body = ownedBody{}
-	}
-	if r.ContentLength < 0 {
-		r.ContentLength = -1
 	}
 	for k, v := range fc.Request.Header.All() {
 		name := http.CanonicalHeaderKey(string(k))
@@ -190,51 +164,6 @@ func fastRequest(fc *fasthttp.RequestCtx) (*http.Request, error) {
 		r.Header[name] = append(r.Header[name], string(v))
 	}
 	return r, nil
-}
-
-// ownedBody stands for a request body the handler does not read.
-type ownedBody struct{}
-
-func (ownedBody) Read([]byte) (int, error) { return 0, fmt.Errorf("gateway: body not available") }
-func (ownedBody) Close() error             { return nil }
-
-// fastWriter is the http.ResponseWriter over a fasthttp response.
-type fastWriter struct {
-	fc    *fasthttp.RequestCtx
-	h     http.Header
-	wrote bool
-}
-
-func (w *fastWriter) Header() http.Header { return w.h }
-
-func (w *fastWriter) WriteHeader(status int) {
-	if w.wrote {
-		return
-	}
-	w.wrote = true
-	rh := &w.fc.Response.Header
-	for k, vs := range w.h {
-		if k == "Connection" {
-			for _, v := range vs {
-				if v == "close" {
-					w.fc.SetConnectionClose()
-				}
-			}
-			continue
-		}
-		for _, v := range vs {
-			rh.Add(k, v)
-		}
-	}
-	if rh.ContentType() != nil && len(w.h["Content-Type"]) == 0 {
-		rh.SetContentTypeBytes(nil)
-	}
-	w.fc.SetStatusCode(status)
-}
-
-func (w *fastWriter) Write(p []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	return w.fc.Write(p)
 }
 
 // fastLogger sends fasthttp's own error lines to the gateway's log at warn.

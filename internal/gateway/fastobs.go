@@ -6,9 +6,19 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/tokenguard/tokenguard/middleware"
 )
 
-// fastObs is what watches one proxy-mode request on fasthttp: its server
+// fastWatch starts and ends the fastObs of each request of the fasthttp
+// engine, in either mode.
+type fastWatch struct {
+	auth   *middleware.Middleware // resolves the client address of a log line
+	trace  *tracing               // nil: not traced
+	access *AccessLog             // nil: no access log
+}
+
+// fastObs is what watches one request on fasthttp: its server
 // span (tracing) and its access log line. Both are off by default, and then
 // ctx is context.Background() and the rest nil: finish does nothing.
 type fastObs struct {
@@ -19,7 +29,7 @@ type fastObs struct {
 
 // begin starts watching the request of fc, whose target path is path; peer
 // is the connection's other end.
-func (p *fastProxy) begin(fc *fasthttp.RequestCtx, path []byte, peer netip.Addr) fastObs {
+func (p *fastWatch) begin(fc *fasthttp.RequestCtx, path []byte, peer netip.Addr) fastObs {
 	o := fastObs{ctx: context.Background()}
 	if p.trace == nil && p.access == nil {
 		return o
@@ -40,7 +50,7 @@ func (p *fastProxy) begin(fc *fasthttp.RequestCtx, path []byte, peer netip.Addr)
 
 // finish ends o with the answer's status, the body bytes sent and whether
 // the upstream cut the answer short.
-func (p *fastProxy) finish(o *fastObs, status int, bytes int64, aborted bool) {
+func (p *fastWatch) finish(o *fastObs, status int, bytes int64, aborted bool) {
 	if o.entry != nil {
 		o.entry.Status, o.entry.Bytes, o.entry.Aborted = status, bytes, aborted
 		p.access.End(o.ctx, o.entry)

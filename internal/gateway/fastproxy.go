@@ -41,7 +41,7 @@ import (
 // Response.SetBodyStream, which flushes each chunk of a body of unknown
 // length (server-sent events) as it arrives.
 type fastProxy struct {
-	auth       *middleware.Middleware
+	fastWatch                    // auth, trace, access
 	isIdentity func(string) bool // auth.IsIdentityHeader, made once: a method value allocates
 	skip       func(string, bool) bool
 	keep       []string
@@ -57,9 +57,6 @@ type fastProxy struct {
 	basePath  string      // the target's escaped path; "" when it is the root
 	baseQuery string
 	conns     *connSet // the upstream connections, cut when a drain times out
-
-	trace  *tracing   // nil: not traced
-	access *AccessLog // nil: no access log
 
 	calls  sync.Pool // *fastCall
 	relays sync.Pool // *fastRelay
@@ -78,16 +75,14 @@ type fastCall struct {
 func newFastProxy(dp DataPath, trace *tracing) *fastProxy {
 	t := dp.Upstream
 	p := &fastProxy{
-		auth:    dp.Auth,
-		skip:    dp.Skip,
-		keep:    dp.KeepClientHeaders,
-		tunnels: dp.Tunnels,
-		metrics: dp.ProxyMetrics,
-		log:     dp.Logger,
-		idle:    dp.Limits.BodyIdleTimeout,
-		conns:   &connSet{m: map[net.Conn]struct{}{}},
-		trace:   trace,
-		access:  dp.AccessLog,
+		fastWatch: fastWatch{auth: dp.Auth, trace: trace, access: dp.AccessLog},
+		skip:      dp.Skip,
+		keep:      dp.KeepClientHeaders,
+		tunnels:   dp.Tunnels,
+		metrics:   dp.ProxyMetrics,
+		log:       dp.Logger,
+		idle:      dp.Limits.BodyIdleTimeout,
+		conns:     &connSet{m: map[net.Conn]struct{}{}},
 	}
 	p.isIdentity = dp.Auth.IsIdentityHeader
 	p.calls.New = func() any { return new(fastCall) }

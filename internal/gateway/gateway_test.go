@@ -239,6 +239,47 @@ func TestGatewayForwardAuthSkip(t *testing.T) {
 	})
 }
 
+// A forward-auth answer carries every identity header, empty where there is
+// no value, on both engines: a proxy that copies the answer's headers onto
+// the forwarded request (nginx auth_request_set, Traefik
+// authResponseHeaders) must overwrite what the client sent, and a header
+// missing from the answer would leave the client's own in place.
+func TestGatewayForwardAuthIdentityAlwaysPresent(t *testing.T) {
+	names := []string{"X-Auth-User-Id", "X-Auth-Session-Id", "X-Auth-Domain-Id",
+		"X-Auth-Device-Id", "X-Auth-Expires", "X-Auth-User-Data"}
+	eachEngine(t, func(t *testing.T, engine EngineFunc) {
+		emu, id, tok := newEmulator(t) // ada has no custom data
+		cfg := emulatorConfig(emu, newLogger(io.Discard))
+		cfg.Engine = engine
+		cfg.SkipPaths = []string{"/healthz"}
+		cfg.TrustForwardedURI = true
+		r := runGateway(t, cfg)
+		<-r.g.Ready()
+
+		// The client's forged identity rides along on both requests.
+		forged := []string{"X-Auth-User-Id", "admin", "X-Auth-User-Data", "eyJyb2xlIjoiYWRtaW4ifQ"}
+
+		t.Run("skipped, anonymous", func(t *testing.T) {
+			status, h, _ := get(t, r.data+"/auth", "", append([]string{"X-Forwarded-Uri", "/healthz"}, forged...)...)
+			require.Equal(t, http.StatusOK, status)
+			for _, name := range names {
+				assert.Equal(t, []string{""}, h[name], name)
+			}
+			assert.Equal(t, "no-store", h.Get("Cache-Control"))
+		})
+		t.Run("user without custom data", func(t *testing.T) {
+			status, h, _ := get(t, r.data+"/auth", tok, append([]string{"X-Forwarded-Uri", "/api"}, forged...)...)
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, []string{id}, h["X-Auth-User-Id"])
+			assert.Equal(t, []string{""}, h["X-Auth-User-Data"])
+			for _, name := range names {
+				assert.Len(t, h[name], 1, name)
+			}
+			assert.Equal(t, "no-store", h.Get("Cache-Control"))
+		})
+	})
+}
+
 // With the cache off (nginx's proxy_cache in front does the caching), junk,
 // refresh and expired tokens are still refused locally: no verify_token call.
 func TestGatewayWithoutCacheStillPrechecks(t *testing.T) {
