@@ -162,6 +162,7 @@ func (h *harness) markdown(rf resultsFile, s sums) string {
 		}
 		b.WriteString(h.scenarioTable(sc.Name, s))
 		b.WriteString(h.cpuSplitTable(sc.Name, s))
+		b.WriteString(h.harnessCPUTable(sc.Name, s))
 		b.WriteString(failures(s[sc.Name], h.cfg.only))
 	}
 	b.WriteString(profileSection(rf.Profiles, s["hot"]))

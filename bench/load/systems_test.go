@@ -102,7 +102,7 @@ func TestReportEngineRows(t *testing.T) {
 		"b": {Rounds: 3, RPS: 10000, CPUPerReqUS: 100},
 		"d": {Rounds: 3, RPS: 12000, CPUPerReqUS: 80, Extra: split(30, 50)},
 		"e": {Rounds: 3, RPS: 20000, CPUPerReqUS: 40, Extra: map[string]float64{cpuSplitKey("tokenguard"): 1, cpuSplitKey("nginx"): 39}},
-		"g": {Rounds: 3, RPS: 21000, CPUPerReqUS: 38},
+		"g": {Rounds: 3, RPS: 21000, CPUPerReqUS: 38, Extra: map[string]float64{}},
 		"h": {Rounds: 3, RPS: 15000, CPUPerReqUS: 60, Extra: split(15, 45)},
 	}}
 	table := h.scenarioTable("hot", s)
@@ -114,6 +114,12 @@ func TestReportEngineRows(t *testing.T) {
 	assert.Contains(t, st, "| (h) nginx+fa fasthttp | 60.0 | tokenguard 15.0 µs (25%), nginx 45.0 µs (75%) |")
 	assert.NotContains(t, st, "(g)", "one program: no split")
 	assert.Empty(t, h.cpuSplitTable("cold", s))
+
+	assert.Empty(t, h.harnessCPUTable("hot", s), "no run recorded the harness's CPU")
+	s["hot"]["g"].Extra[harnessCPUKey] = 12.5
+	ht := h.harnessCPUTable("hot", s)
+	assert.Contains(t, ht, "| (g) tokenguard fasthttp | 38.0 | 12.5 | 50.5 |")
+	assert.NotContains(t, ht, "(b)", "b recorded none")
 
 	bars := h.barsSection(s)
 	assert.Contains(t, bars, "(g) vs nginx auth_request + proxy_cache (e), hot tokens: 1.05× req/s (21000 vs 20000; bar >= 1.0×), "+

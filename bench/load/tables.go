@@ -326,3 +326,28 @@ func (h *harness) cpuSplitTable(name string, s sums) string {
 	return "\nCPU per request by program (medians across rounds; each program's share of their sum):\n\n" +
 		mdTable([]string{"system", "CPU µs/req", "by program"}, rows)
 }
+
+// harnessCPUTable lists, for every system of a scenario, the harness
+// process's CPU per request (the upstream application, the emulator) beside
+// the system's: both share the machine's cores, so req/s depends on the sum.
+// wrk's own CPU is in neither. "" when no run recorded it.
+func (h *harness) harnessCPUTable(name string, s sums) string {
+	var rows [][]string
+	for _, id := range h.cfg.only {
+		x, ok := s[name][id]
+		if !ok || x.Rounds == 0 {
+			continue
+		}
+		v, ok := x.Extra[harnessCPUKey]
+		if !ok {
+			continue
+		}
+		rows = append(rows, []string{"(" + id + ") " + shortName(id), fmtNum(x.CPUPerReqUS, 1), fmtNum(v, 1), fmtNum(x.CPUPerReqUS+v, 1)})
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	return "\nCPU per request beside the system's: the harness process, which serves the upstream application (and " +
+		"the emulator); medians across rounds; wrk's own CPU is in neither:\n\n" +
+		mdTable([]string{"system", "system CPU µs/req", "harness CPU µs/req", "sum"}, rows)
+}
