@@ -33,7 +33,8 @@
 // two iteration counts so that set-up costs cancel, and breaks the figure
 // down by function.
 //
-// The hit path must cost exactly 2 allocations over the bare handler
-// (the middleware's context value and Request.WithContext); TestBenchSetup checks that,
-// and that every fixture does what its benchmark claims.
+// The hit path must cost exactly 1 allocation over the bare handler
+// (the middleware's context value, which holds the request's copy; the
+// floor needs 2): TestHitPathAllocations checks that, and TestBenchSetup
+// that every fixture does what its benchmark claims.
 package bench

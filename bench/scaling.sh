@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scaling.sh measures how hit throughput grows with cores: the b.RunParallel
 # benchmarks of the hit path (middleware + cache, and the cache alone) and
-# of the bare handler, at each of CPUS, for ROUNDS rounds.
+# of the bare handler and of the floor (the hit's two allocations, no shared
+# write), at each of CPUS, for ROUNDS rounds.
 #
 # One run of a parallel benchmark swings by tens of percent on a shared
 # machine, and the swings of runs minutes apart are unrelated. So each round
@@ -32,7 +33,7 @@ raw="$out/raw.txt"
 for ((i = 1; i <= ROUNDS; i++)); do
 	echo "round $i" >>"$raw"
 	"$out/bench.test" -test.run='^$' -test.cpu="$CPUS" -test.benchmem -test.benchtime="$BENCHTIME" \
-		-test.bench='^(BenchmarkBareHandlerParallel|BenchmarkMiddlewareCacheHitParallel)$' >>"$raw"
+		-test.bench='^(BenchmarkBareHandlerParallel|BenchmarkFloorParallel|BenchmarkMiddlewareCacheHitParallel)$' >>"$raw"
 	"$out/cache.test" -test.run='^$' -test.cpu="$CPUS" -test.benchmem -test.benchtime="$BENCHTIME" \
 		-test.bench='^BenchmarkHitParallel$' >>"$raw"
 done

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"sync/atomic"
 
@@ -37,9 +38,11 @@ func UserFromContext(ctx context.Context) (*verifier.User, bool) {
 // requestCtx is the one context value the Handler adds to an authenticated
 // request: it carries the client address for the verifier (it embeds a
 // verifier.ClientContext, which ClientFromContext finds) and, once Verify
-// has answered, the user for the handlers behind (UserFromContext). One
-// allocation per request instead of one per value, plus the request copy
-// of Request.WithContext.
+// has answered, the user for the handlers behind (UserFromContext). It
+// also holds the request the Handler passes on (Request.WithContext's copy,
+// which does not escape once inlined): one allocation per request in all.
+// A verifier's detached call that keeps the context keeps that copy (and
+// its header map) until the call ends.
 //
 // The verifier sees it before the user is known and may keep it past the
 // request: the cache's shared upstream call runs on
@@ -51,6 +54,7 @@ type requestCtx struct {
 	verifier.ClientContext                               // the request's context, and the client address when client is set
 	client                 bool                          // answer verifier.ClientFromContext's key (WithClientAddress)
 	user                   atomic.Pointer[verifier.User] // nil until Verify returned a user
+	req                    http.Request                  // the request the Handler passes on, over this context
 }
 
 // newRequestCtx returns a requestCtx over parent, carrying addr for the

@@ -73,9 +73,10 @@
 // # Performance
 //
 // On the hit path (Bearer token, a verifier that answers from memory, identity
-// headers off) the Handler allocates exactly what attaching the user costs:
-// one context value and Request.WithContext, two allocations. The context
-// value also carries the client address for the verifier
-// (WithClientAddress), so that costs nothing more. Reading the token,
+// headers off) the Handler allocates once: one context value, which also
+// holds the copy of the request that Request.WithContext makes (inlined, its
+// own allocation does not happen). The context value also carries the
+// client address for the verifier (WithClientAddress), so that costs
+// nothing more. Reading the token,
 // counting the metric and skipping a disabled log line allocate nothing.
 package middleware
