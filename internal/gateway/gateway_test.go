@@ -20,7 +20,7 @@ import (
 	"github.com/tokenguard/tokenguard/verifier/appservices/appservicestest"
 )
 
-func newEmulator(t *testing.T) (*appservicestest.Server, string, string) {
+func newEmulator(t testing.TB) (*appservicestest.Server, string, string) {
 	t.Helper()
 	emu := appservicestest.NewServer()
 	t.Cleanup(emu.Close)

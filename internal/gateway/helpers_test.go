@@ -80,7 +80,7 @@ type running struct {
 
 // runGateway builds a Gateway from cfg, runs it on loopback ports and stops
 // it in the test's cleanup.
-func runGateway(t *testing.T, cfg Config) *running {
+func runGateway(t testing.TB, cfg Config) *running {
 	t.Helper()
 	g, err := New(cfg)
 	require.NoError(t, err)
@@ -88,7 +88,7 @@ func runGateway(t *testing.T, cfg Config) *running {
 }
 
 // runBuilt runs g, made by New, on loopback listeners until the test ends.
-func runBuilt(t *testing.T, g *Gateway) *running {
+func runBuilt(t testing.TB, g *Gateway) *running {
 	t.Helper()
 	data, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
