@@ -15,6 +15,7 @@ var categoryOrder = []string{
 	"Go scheduler, channels, locks",
 	"Go runtime: maps, hashing, memmove, other",
 	"net/http, net, bufio, io",
+	"fasthttp",
 	"other Go std library",
 	"tokenguard: cache",
 	"tokenguard: middleware",
@@ -73,6 +74,8 @@ func category(comm string, kernel bool, sym string) string {
 			return "tokenguard: internal/gateway"
 		}
 		return "tokenguard: other"
+	case strings.HasPrefix(sym, "github.com/valyala/fasthttp"):
+		return "fasthttp"
 	case strings.HasPrefix(sym, "ngx_http_file_cache"):
 		return "nginx: proxy_cache"
 	case strings.HasPrefix(sym, "ngx_"), strings.HasPrefix(comm, "nginx") && strings.HasPrefix(sym, "0x"):

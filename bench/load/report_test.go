@@ -90,6 +90,7 @@ func TestCategorize(t *testing.T) {
      1.00%  tokenguard  [.] github.com/tokenguard/tokenguard/internal/gateway.(*proxy).ServeHTTP
      0.50%  tokenguard  [.] github.com/tokenguard/tokenguard/middleware.(*Middleware).Handler.func1
      0.75%  tokenguard  [.] sync.(*Pool).Get
+     0.60%  tokenguard  [.] github.com/valyala/fasthttp.(*Server).serveConnCounted
      2.00%  nginx       [.] ngx_http_parse_header_line
      1.00%  nginx       [.] ngx_http_file_cache_create_key
      0.80%  nginx       [.] __memset_avx2_unaligned_erms
@@ -107,6 +108,7 @@ func TestCategorize(t *testing.T) {
 		"tokenguard: internal/gateway":              1,
 		"tokenguard: middleware":                    0.5,
 		"other Go std library":                      0.75,
+		"fasthttp":                                  0.6,
 		"nginx":                                     2.2,
 		"nginx: proxy_cache":                        1,
 		"libc":                                      0.8,
