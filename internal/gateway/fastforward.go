@@ -12,19 +12,20 @@ import (
 
 // fastForward is the middleware.ForwardRequest of a fasthttp auth
 // subrequest, for Middleware.DecideForwardAuth, which holds the
-// forward-auth rules for both engines. It is reused from request to request
+// forward-auth rules for both engines. It is the proxy's fastSource (the
+// Authorization values copied once, method, target and peer) with the
+// subrequest's own URI and *http.Request besides, and a Header that reads
+// the client's identity headers as they are (the answer sets them; they are
+// never forwarded from here). It is reused from request to request
 // (fastEngine.fwds) and owns every string it hands out: the token, found in
 // Authorization or in the query of X-Forwarded-Uri, outlives the request as
 // the cache's singleflight key and the detached upstream call's argument,
-// while fasthttp reuses its buffers once the handler returns. The
-// Authorization values are copied once, before the decision; the other
+// while fasthttp reuses its buffers once the handler returns. The other
 // headers it reads (X-Forwarded-*, X-Original-*, X-Forwarded-For) are
 // copied on each read into vals, so that the slices cost no allocation.
 type fastForward struct {
+	fastSource
 	fc    *fasthttp.RequestCtx
-	peer  netip.Addr
-	authz []string
-	one   [1]string // authz's backing array for the usual single value
 	vals  [8]string // backing arrays of Header's answers, while they fit
 	nvals int
 }
@@ -34,19 +35,8 @@ var _ middleware.ForwardRequest = (*fastForward)(nil)
 // reset points f at the request of fc, from peer, and copies its
 // Authorization values.
 func (f *fastForward) reset(fc *fasthttp.RequestCtx, peer netip.Addr) {
-	f.fc, f.peer = fc, peer
-	f.authz = nil
-	switch vs := fc.Request.Header.PeekAll("Authorization"); len(vs) {
-	case 0:
-	case 1:
-		f.one[0] = string(vs[0])
-		f.authz = f.one[:]
-	default:
-		f.authz = make([]string, len(vs))
-		for i, v := range vs {
-			f.authz[i] = string(v)
-		}
-	}
+	f.fastSource.reset(&fc.Request, peer, nil)
+	f.fc = fc
 }
 
 // clear drops every reference to the request, before f is reused.
@@ -56,7 +46,7 @@ func (f *fastForward) clear() {
 
 // Header returns copies of the named header's values; the client's
 // identity headers read as they are, as on the net/http ForwardAuth
-// handler (the answer sets them; they are never forwarded from here).
+// handler.
 func (f *fastForward) Header(name string) []string {
 	if name == "Authorization" {
 		return f.authz
@@ -101,43 +91,6 @@ func (f *fastForward) HTTPRequest() *http.Request {
 		return nil
 	}
 	return r
-}
-
-func (f *fastForward) RawQuery() string {
-	_, q := splitTarget(f.fc.Request.Header.RequestURI())
-	return string(q)
-}
-
-func (f *fastForward) Method() string { return ownedValue(f.fc.Request.Header.Method()) }
-
-func (f *fastForward) Path() string {
-	p, _ := splitTarget(f.fc.Request.Header.RequestURI())
-	return string(p)
-}
-
-func (f *fastForward) Peer() netip.Addr { return f.peer }
-
-// ownedValue returns a copy of b, or, for a method name (the value of
-// X-Original-Method, say), the constant that reads the same: a string that
-// never aliases b either way.
-func ownedValue(b []byte) string {
-	switch string(b) {
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodPatch:
-		return http.MethodPatch
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
-	}
-	return string(b)
 }
 
 // validTarget reports whether net/http's server would accept target as a

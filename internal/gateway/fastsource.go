@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"net"
+	"net/http"
 	"net/netip"
 	"unsafe"
 
@@ -19,7 +20,7 @@ import (
 // that Header("Authorization") itself allocates nothing.
 type fastSource struct {
 	req        *fasthttp.Request
-	isIdentity func(string) bool // the client's identity headers are never read
+	isIdentity func(string) bool // the client's identity headers are never read; nil: every header is
 	peer       netip.Addr
 	authz      []string
 	one        [1]string // authz's backing array for the usual single value
@@ -27,7 +28,7 @@ type fastSource struct {
 
 // reset points s at req, from peer, and copies its Authorization values.
 // Headers for which isIdentity holds read as absent (step 1 of
-// Authenticate).
+// Authenticate); a nil isIdentity hides none.
 func (s *fastSource) reset(req *fasthttp.Request, peer netip.Addr, isIdentity func(string) bool) {
 	s.req, s.peer, s.isIdentity = req, peer, isIdentity
 	s.authz = nil
@@ -53,7 +54,7 @@ func (s *fastSource) Header(name string) []string {
 	if name == "Authorization" {
 		return s.authz
 	}
-	if s.isIdentity(name) {
+	if s.isIdentity != nil && s.isIdentity(name) {
 		return nil
 	}
 	vs := s.req.Header.PeekAll(name)
@@ -72,7 +73,7 @@ func (s *fastSource) RawQuery() string {
 	return string(q)
 }
 
-func (s *fastSource) Method() string { return string(s.req.Header.Method()) }
+func (s *fastSource) Method() string { return ownedValue(s.req.Header.Method()) }
 
 func (s *fastSource) Path() string {
 	p, _ := splitTarget(s.req.Header.RequestURI())
@@ -80,6 +81,29 @@ func (s *fastSource) Path() string {
 }
 
 func (s *fastSource) Peer() netip.Addr { return s.peer }
+
+// ownedValue returns a copy of b, or, for a method name (the value of
+// X-Original-Method, say), the constant that reads the same: a string that
+// never aliases b either way.
+func ownedValue(b []byte) string {
+	switch string(b) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodOptions:
+		return http.MethodOptions
+	}
+	return string(b)
+}
 
 // peerAddr returns the address of a connection's other end, or the zero
 // Addr; it allocates nothing for a TCP peer.
