@@ -2,19 +2,18 @@ package cache
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tokenguard/tokenguard/internal/spantest"
 	"github.com/tokenguard/tokenguard/verifier"
 )
 
@@ -29,9 +28,7 @@ type tracedCache struct {
 }
 
 func newTracedCache(t *testing.T, opts Options) *tracedCache {
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tp, rec := spantest.Recorder(t)
 	opts.TracerProvider = tp
 	c, up, clk := newTestCache(t, opts)
 	return &tracedCache{Cache: c, up: up, clk: clk, rec: rec, tr: tp.Tracer("test")}
@@ -48,21 +45,7 @@ func (c *tracedCache) verify(t *testing.T, tok string) (sdktrace.ReadOnlySpan, e
 
 // spansNamed returns the ended spans called name.
 func (c *tracedCache) spansNamed(name string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range c.rec.Ended() {
-		if s.Name() == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func eventNames(s sdktrace.ReadOnlySpan) []string {
-	var out []string
-	for _, e := range s.Events() {
-		out = append(out, e.Name)
-	}
-	return out
+	return spantest.Named(c.rec.Ended(), name)
 }
 
 func outcomeOf(s sdktrace.ReadOnlySpan) string {
@@ -72,26 +55,6 @@ func outcomeOf(s sdktrace.ReadOnlySpan) string {
 		}
 	}
 	return ""
-}
-
-// assertNoToken fails if an attribute or event of any recorded span holds
-// tok or any of its dot-separated parts.
-func assertNoToken(t *testing.T, spans []sdktrace.ReadOnlySpan, tok string) {
-	t.Helper()
-	parts := append(strings.Split(tok, "."), tok)
-	check := func(kvs []attribute.KeyValue) {
-		for _, kv := range kvs {
-			for _, p := range parts {
-				assert.NotContains(t, kv.Value.String(), p, "attribute %s", kv.Key)
-			}
-		}
-	}
-	for _, s := range spans {
-		check(s.Attributes())
-		for _, e := range s.Events() {
-			check(e.Attributes)
-		}
-	}
 }
 
 // TestTracingMissThenHit: a miss is one verification span under the
@@ -111,9 +74,9 @@ func TestTracingMissThenHit(t *testing.T) {
 	assert.Equal(t, miss.SpanContext().TraceID(), vs[0].SpanContext().TraceID())
 	assert.Equal(t, "valid", outcomeOf(vs[0]))
 	assert.Equal(t, trace.SpanKindClient, vs[0].SpanKind())
-	assert.Empty(t, eventNames(miss))
-	assert.Equal(t, []string{EventHit}, eventNames(hit))
-	assertNoToken(t, c.rec.Ended(), tok)
+	assert.Empty(t, spantest.EventNames(miss))
+	assert.Equal(t, []string{EventHit}, spantest.EventNames(hit))
+	spantest.AssertNoToken(t, c.rec.Ended(), tok)
 }
 
 // TestTracingRefusal: a refused token's verification says invalid, and its
@@ -129,8 +92,8 @@ func TestTracingRefusal(t *testing.T) {
 	vs := c.spansNamed(VerifySpanName)
 	require.Len(t, vs, 1)
 	assert.Equal(t, "invalid", outcomeOf(vs[0]))
-	assert.Equal(t, []string{EventNegativeHit}, eventNames(neg))
-	assertNoToken(t, c.rec.Ended(), tok)
+	assert.Equal(t, []string{EventNegativeHit}, spantest.EventNames(neg))
+	spantest.AssertNoToken(t, c.rec.Ended(), tok)
 }
 
 // TestTracingStale: an answer served stale is an event on the request's
@@ -149,7 +112,7 @@ func TestTracingStale(t *testing.T) {
 	require.Len(t, vs, 2)
 	assert.Equal(t, "unavailable", outcomeOf(vs[1]))
 	assert.Equal(t, codes.Error, vs[1].Status().Code)
-	assert.Equal(t, []string{EventStale}, eventNames(stale))
+	assert.Equal(t, []string{EventStale}, spantest.EventNames(stale))
 }
 
 // TestTracingShared: callers that share a verification get an event each;
@@ -174,8 +137,8 @@ func TestTracingShared(t *testing.T) {
 	vs := c.spansNamed(VerifySpanName)
 	require.Len(t, vs, 1)
 	assert.Equal(t, leader.SpanContext().SpanID(), vs[0].Parent().SpanID())
-	assert.Empty(t, eventNames(leader))
-	assert.Equal(t, []string{EventShared}, eventNames(follower))
+	assert.Empty(t, spantest.EventNames(leader))
+	assert.Equal(t, []string{EventShared}, spantest.EventNames(follower))
 }
 
 // TestTracingOffByDefault: without a TracerProvider the cache starts no
@@ -230,5 +193,5 @@ func TestTracingPrecheck(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"valid", "invalid", "unavailable"}, outcomes)
-	assertNoToken(t, rec.Ended(), tok)
+	spantest.AssertNoToken(t, rec.Ended(), tok)
 }

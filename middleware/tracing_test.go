@@ -3,61 +3,22 @@ package middleware
 import (
 	"context"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tokenguard/tokenguard/internal/spantest"
 	"github.com/tokenguard/tokenguard/verifier"
 )
-
-// newRecorder returns a TracerProvider whose ended spans rec holds.
-func newRecorder(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	return tp, rec
-}
-
-// attrs returns a span's attributes by key.
-func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]string {
-	m := map[attribute.Key]string{}
-	for _, kv := range s.Attributes() {
-		m[kv.Key] = kv.Value.String()
-	}
-	return m
-}
-
-// assertNoSecret fails if any attribute or event of spans holds tok or any
-// of its dot-separated parts.
-func assertNoSecret(t *testing.T, spans []sdktrace.ReadOnlySpan, tok string) {
-	t.Helper()
-	parts := append(strings.Split(tok, "."), tok)
-	check := func(where string, kvs []attribute.KeyValue) {
-		for _, kv := range kvs {
-			for _, p := range parts {
-				assert.NotContains(t, kv.Value.String(), p, "%s attribute %s", where, kv.Key)
-			}
-		}
-	}
-	for _, s := range spans {
-		check(s.Name(), s.Attributes())
-		for _, e := range s.Events() {
-			check(s.Name()+" event "+e.Name, e.Attributes)
-		}
-	}
-}
 
 // TestTracingOwnSpan: a request whose context carries no span gets the
 // middleware's own, with the outcome and, with identity headers on, the user
 // id of an authenticated request only; no token anywhere.
 func TestTracingOwnSpan(t *testing.T) {
-	tp, rec := newRecorder(t)
+	tp, rec := spantest.Recorder(t)
 	m := newTest(WithTracerProvider(tp), WithIdentityHeaders(IdentityHeaders{}))
 	serve(m, bearerRequest("/a", goodToken))
 	serve(m, bearerRequest("/b", invalidToken))
@@ -68,11 +29,11 @@ func TestTracingOwnSpan(t *testing.T) {
 	for _, s := range spans {
 		assert.Equal(t, AuthenticateSpanName, s.Name())
 	}
-	assert.Equal(t, map[attribute.Key]string{OutcomeKey: "authenticated", "enduser.id": "user-1"}, attrs(spans[0]))
-	assert.Equal(t, map[attribute.Key]string{OutcomeKey: "invalid"}, attrs(spans[1]), "no user id on a refused request")
-	assert.Equal(t, map[attribute.Key]string{OutcomeKey: "missing"}, attrs(spans[2]))
-	assertNoSecret(t, spans, goodToken)
-	assertNoSecret(t, spans, invalidToken)
+	assert.Equal(t, map[attribute.Key]string{OutcomeKey: "authenticated", "enduser.id": "user-1"}, spantest.Attrs(spans[0]))
+	assert.Equal(t, map[attribute.Key]string{OutcomeKey: "invalid"}, spantest.Attrs(spans[1]), "no user id on a refused request")
+	assert.Equal(t, map[attribute.Key]string{OutcomeKey: "missing"}, spantest.Attrs(spans[2]))
+	spantest.AssertNoToken(t, spans, goodToken)
+	spantest.AssertNoToken(t, spans, invalidToken)
 }
 
 // TestTracingRequestSpan: a request that arrives with a span (a server's)
@@ -80,7 +41,7 @@ func TestTracingOwnSpan(t *testing.T) {
 // identity headers no user id, which no header would carry either. The
 // verifier sees the request's span.
 func TestTracingRequestSpan(t *testing.T) {
-	tp, rec := newRecorder(t)
+	tp, rec := spantest.Recorder(t)
 	ctx, server := tp.Tracer("test").Start(context.Background(), "GET")
 	var verifierSpan trace.SpanContext
 	m := New(verifier.VerifierFunc(func(ctx context.Context, tok string) (*verifier.User, error) {
@@ -95,14 +56,14 @@ func TestTracingRequestSpan(t *testing.T) {
 
 	spans := rec.Ended()
 	require.Len(t, spans, 1, "the server's span only")
-	assert.Equal(t, map[attribute.Key]string{OutcomeKey: "authenticated"}, attrs(spans[0]))
+	assert.Equal(t, map[attribute.Key]string{OutcomeKey: "authenticated"}, spantest.Attrs(spans[0]))
 	assert.Equal(t, server.SpanContext(), verifierSpan)
 }
 
 // TestTracingOff: without WithTracerProvider a span in the context is left
 // alone.
 func TestTracingOff(t *testing.T) {
-	tp, rec := newRecorder(t)
+	tp, rec := spantest.Recorder(t)
 	m := newTest(WithIdentityHeaders(IdentityHeaders{}))
 	ctx, server := tp.Tracer("test").Start(context.Background(), "GET")
 	serve(m, bearerRequest("/", goodToken).WithContext(ctx))

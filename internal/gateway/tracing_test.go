@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -14,11 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tokenguard/tokenguard/cache"
+	"github.com/tokenguard/tokenguard/internal/spantest"
 	"github.com/tokenguard/tokenguard/middleware"
 )
 
@@ -29,60 +27,6 @@ const (
 	clientTraceparent = "00-" + clientTraceID + "-" + clientParentID + "-01"
 )
 
-// recordingProvider returns a TracerProvider whose ended spans rec holds.
-func recordingProvider(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	return tp, rec
-}
-
-func spanAttrs(s sdktrace.ReadOnlySpan) map[attribute.Key]string {
-	m := map[attribute.Key]string{}
-	for _, kv := range s.Attributes() {
-		m[kv.Key] = kv.Value.String()
-	}
-	return m
-}
-
-func spanEvents(s sdktrace.ReadOnlySpan) []string {
-	var out []string
-	for _, e := range s.Events() {
-		out = append(out, e.Name)
-	}
-	return out
-}
-
-func spansNamed(spans []sdktrace.ReadOnlySpan, name string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range spans {
-		if s.Name() == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// assertNoToken fails if an attribute or event of spans holds tok or any of
-// its dot-separated parts (a JWT's header, claims and signature).
-func assertNoToken(t *testing.T, spans []sdktrace.ReadOnlySpan, tok string) {
-	t.Helper()
-	parts := append(strings.Split(tok, "."), tok)
-	check := func(where string, kvs []attribute.KeyValue) {
-		for _, kv := range kvs {
-			for _, p := range parts {
-				assert.NotContains(t, kv.Value.String(), p, "%s: attribute %s", where, kv.Key)
-			}
-		}
-	}
-	for _, s := range spans {
-		check(s.Name(), s.Attributes())
-		for _, e := range s.Events() {
-			check(s.Name()+" event "+e.Name, e.Attributes)
-		}
-	}
-}
-
 // TestTracingServerSpans: on each engine, every data-path request is a
 // server span continuing the client's trace, with method, path (no query),
 // status and outcome, and the user id only on an authenticated request; a
@@ -91,7 +35,7 @@ func assertNoToken(t *testing.T, spans []sdktrace.ReadOnlySpan, tok string) {
 func TestTracingServerSpans(t *testing.T) {
 	eachEngine(t, func(t *testing.T, engine EngineFunc) {
 		emu, id, tok := newEmulator(t)
-		tp, rec := recordingProvider(t)
+		tp, rec := spantest.Recorder(t)
 		cfg := emulatorConfig(emu, newLogger(io.Discard))
 		cfg.Engine, cfg.TracerProvider = engine, tp
 		r := runGateway(t, cfg)
@@ -106,7 +50,7 @@ func TestTracingServerSpans(t *testing.T) {
 		require.NoError(t, r.stop()) // every request's span has ended
 
 		spans := rec.Ended()
-		servers := spansNamed(spans, http.MethodGet)
+		servers := spantest.Named(spans, http.MethodGet)
 		require.Len(t, servers, 3)
 		miss, hit, refused := servers[0], servers[1], servers[2]
 		for _, s := range servers {
@@ -119,21 +63,21 @@ func TestTracingServerSpans(t *testing.T) {
 		assert.Equal(t, map[attribute.Key]string{
 			"http.request.method": "GET", "url.path": "/auth", "http.response.status_code": "200",
 			middleware.OutcomeKey: "authenticated", "enduser.id": id,
-		}, spanAttrs(miss))
+		}, spantest.Attrs(miss))
 		assert.Equal(t, map[attribute.Key]string{
 			"http.request.method": "GET", "url.path": "/auth", "http.response.status_code": "401",
 			middleware.OutcomeKey: "invalid",
-		}, spanAttrs(refused), "no user id on a refused request")
+		}, spantest.Attrs(refused), "no user id on a refused request")
 
-		verifies := spansNamed(spans, cache.VerifySpanName)
+		verifies := spantest.Named(spans, cache.VerifySpanName)
 		require.Len(t, verifies, 2, "the miss and the refused token")
 		assert.Equal(t, miss.SpanContext().SpanID(), verifies[0].Parent().SpanID())
 		assert.Equal(t, refused.SpanContext().SpanID(), verifies[1].Parent().SpanID())
-		assert.Equal(t, "valid", spanAttrs(verifies[0])[cache.VerifyOutcomeKey])
-		assert.Equal(t, "invalid", spanAttrs(verifies[1])[cache.VerifyOutcomeKey])
-		assert.Empty(t, spanEvents(miss))
-		assert.Equal(t, []string{cache.EventHit}, spanEvents(hit))
-		assertNoToken(t, spans, tok)
+		assert.Equal(t, "valid", spantest.Attrs(verifies[0])[cache.VerifyOutcomeKey])
+		assert.Equal(t, "invalid", spantest.Attrs(verifies[1])[cache.VerifyOutcomeKey])
+		assert.Empty(t, spantest.EventNames(miss))
+		assert.Equal(t, []string{cache.EventHit}, spantest.EventNames(hit))
+		spantest.AssertNoToken(t, spans, tok)
 	})
 }
 
@@ -144,7 +88,7 @@ func TestTracingUpstreamTraceparent(t *testing.T) {
 	eachEngine(t, func(t *testing.T, engine EngineFunc) {
 		emu, _, tok := newEmulator(t)
 		up, got := recordingUpstream(t)
-		tp, rec := recordingProvider(t)
+		tp, rec := spantest.Recorder(t)
 		cfg := emulatorConfig(emu, newLogger(io.Discard))
 		cfg.Mode, cfg.Upstream, cfg.Engine, cfg.TracerProvider = ModeProxy, up.URL, engine, tp
 		var access logBuffer
@@ -161,7 +105,7 @@ func TestTracingUpstreamTraceparent(t *testing.T) {
 		require.Equal(t, http.StatusOK, status)
 		fresh := <-got
 		require.NoError(t, r.stop())
-		servers := spansNamed(rec.Ended(), http.MethodGet)
+		servers := spantest.Named(rec.Ended(), http.MethodGet)
 		require.Len(t, servers, 2)
 		ours := servers[0].SpanContext()
 		assert.Equal(t, []string{"00-" + clientTraceID + "-" + ours.SpanID().String() + "-01"}, s.header["Traceparent"])
@@ -209,7 +153,7 @@ func TestTracingUpgradeTraceparent(t *testing.T) {
 	defer up.Close()
 	u, err := url.Parse(up.URL)
 	require.NoError(t, err)
-	tp, _ := recordingProvider(t)
+	tp, _ := spantest.Recorder(t)
 	p := newProxy(u, nil, newLogger(io.Discard))
 	p.trace = newTracing(tp)
 	front := httptest.NewServer(p.trace.handler(p))
@@ -238,7 +182,7 @@ func TestTracingUpgradeTraceparent(t *testing.T) {
 // still a span under the request's.
 func TestTracingWithoutCache(t *testing.T) {
 	emu, _, tok := newEmulator(t)
-	tp, rec := recordingProvider(t)
+	tp, rec := spantest.Recorder(t)
 	cfg := emulatorConfig(emu, newLogger(io.Discard))
 	cfg.CacheSize, cfg.TracerProvider = 0, tp
 	r := runGateway(t, cfg)
@@ -247,10 +191,10 @@ func TestTracingWithoutCache(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.NoError(t, r.stop())
 
-	servers := spansNamed(rec.Ended(), http.MethodGet)
-	verifies := spansNamed(rec.Ended(), cache.VerifySpanName)
+	servers := spantest.Named(rec.Ended(), http.MethodGet)
+	verifies := spantest.Named(rec.Ended(), cache.VerifySpanName)
 	require.Len(t, servers, 1)
 	require.Len(t, verifies, 1)
 	assert.Equal(t, servers[0].SpanContext().SpanID(), verifies[0].Parent().SpanID())
-	assert.Equal(t, "valid", spanAttrs(verifies[0])[cache.VerifyOutcomeKey])
+	assert.Equal(t, "valid", spantest.Attrs(verifies[0])[cache.VerifyOutcomeKey])
 }
